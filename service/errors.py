@@ -1,0 +1,32 @@
+"""Domain exceptions: what can go wrong with a request for reasons of the service's own rules.
+
+Each carries what its answer needs; ``middleware/errors.py`` turns them into problem JSON.
+"""
+
+from __future__ import annotations
+
+
+class TaskwireError(Exception):
+    """Base of the expected errors; anything else reaching a client is a bug (500)."""
+
+
+class TaskNotFound(TaskwireError):
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id} does not exist or has expired")
+        self.task_id = task_id
+
+
+class TaskConflict(TaskwireError):
+    """The task's status does not allow the action (cancel a finished task, retry a live one)."""
+
+
+class QueueFull(TaskwireError):
+    def __init__(self, max_queue: int, retry_after_s: int) -> None:
+        super().__init__(f"the queue already holds {max_queue} waiting tasks; try again later")
+        self.retry_after_s = retry_after_s
+
+
+class StoreFull(TaskwireError):
+    def __init__(self, max_tasks: int, retry_after_s: int) -> None:
+        super().__init__(f"all {max_tasks} tasks held in memory are still queued or processing")
+        self.retry_after_s = retry_after_s

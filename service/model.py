@@ -1,0 +1,112 @@
+"""The task resource: its fields, its statuses and the only moves between them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+import orjson
+
+Priority = Literal["low", "normal", "high"]
+PRIORITIES: tuple[Priority, ...] = ("high", "normal", "low")
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_finished(self) -> bool:
+        return self in FINISHED
+
+
+FINISHED = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED})
+RETRYABLE = frozenset({TaskStatus.FAILED, TaskStatus.CANCELLED})
+
+
+@dataclass(slots=True)
+class TaskError:
+    type: str
+    message: str
+
+
+@dataclass(slots=True, kw_only=True)
+class Task:
+    """One submitted job. The field order is the JSON order of the SPEC's task resource.
+
+    orjson encodes this dataclass directly, so every field is public API; runtime state such
+    as a job's start time on the event loop lives with the job, not here.
+    """
+
+    task_id: str
+    task_type: str
+    status: TaskStatus = TaskStatus.QUEUED
+    priority: Priority = "normal"
+    parameters: dict[str, Any]
+    progress: int = 0
+    eta_s: float | None = None
+    result: Any = None
+    error: TaskError | None = None
+    attempt: int = 1
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    def start(self, now: datetime, eta_s: float) -> None:
+        self._move(TaskStatus.QUEUED, TaskStatus.PROCESSING)
+        self.started_at = now
+        self.eta_s = eta_s
+
+    def complete(self, result: Any, now: datetime) -> None:
+        self._move(TaskStatus.PROCESSING, TaskStatus.COMPLETED)
+        self.result = result
+        self.progress = 100
+        self._finish(now)
+
+    def fail(self, error: TaskError, now: datetime) -> None:
+        self._move(TaskStatus.PROCESSING, TaskStatus.FAILED)
+        self.error = error
+        self._finish(now)
+
+    def cancel(self, now: datetime) -> None:
+        if self.status.is_finished:
+            raise InvalidTransition(self.status, TaskStatus.CANCELLED)
+        self.status = TaskStatus.CANCELLED
+        self._finish(now)
+
+    def requeue(self) -> None:
+        if self.status not in RETRYABLE:
+            raise InvalidTransition(self.status, TaskStatus.QUEUED)
+        self.status = TaskStatus.QUEUED
+        self.attempt += 1
+        self.progress = 0
+        self.result = self.error = None
+        self.started_at = self.finished_at = None
+
+    def _move(self, expected: TaskStatus, to: TaskStatus) -> None:
+        if self.status is not expected:
+            raise InvalidTransition(self.status, to)
+        self.status = to
+
+    def _finish(self, now: datetime) -> None:
+        self.eta_s = None
+        self.finished_at = now
+
+
+class InvalidTransition(Exception):
+    """A status move the lifecycle does not allow; the engine checks first, so this is a bug."""
+
+    def __init__(self, current: TaskStatus, wanted: TaskStatus) -> None:
+        super().__init__(f"cannot move a task from {current} to {wanted}")
+        self.current = current
+        self.wanted = wanted
+
+
+def task_json(task: Task) -> bytes:
+    """The task resource as JSON: timestamps in RFC 3339 with a ``Z``."""
+    return orjson.dumps(task, option=orjson.OPT_UTC_Z)

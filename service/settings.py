@@ -1,0 +1,54 @@
+"""Settings: every tunable of the service, read once from ``TASKWIRE_*`` environment variables."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError
+from pydantic.functional_validators import BeforeValidator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """The validated configuration. Field names carry units; aliases are the environment names."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
+
+    rate_limit: int = Field(10, ge=0, alias="TASKWIRE_RATE_LIMIT")
+    """Requests per client address per window; 0 turns rate limiting off."""
+    rate_window_s: int = Field(60, ge=1, alias="TASKWIRE_RATE_WINDOW")
+    max_queue: int = Field(100, ge=1, alias="TASKWIRE_MAX_QUEUE")
+    concurrency: int = Field(5, ge=1, le=1000, alias="TASKWIRE_CONCURRENCY")
+    result_ttl_s: float = Field(600.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_RESULT_TTL")
+    max_tasks: int = Field(10_000, ge=1, alias="TASKWIRE_MAX_TASKS")
+    max_body_bytes: int = Field(1_048_576, ge=1, alias="TASKWIRE_MAX_BODY")
+    work_scale: float = Field(1.0, ge=0, allow_inf_nan=False, alias="TASKWIRE_WORK_SCALE")
+    task_timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_TASK_TIMEOUT")
+    long_poll_max_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_LONG_POLL_MAX")
+    event_buffer: int = Field(10_000, ge=1, alias="TASKWIRE_EVENT_BUFFER")
+    subscriber_queue: int = Field(1_000, ge=1, alias="TASKWIRE_SUBSCRIBER_QUEUE")
+    heartbeat_s: float = Field(15.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_HEARTBEAT")
+    cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = Field(
+        default_factory=list, alias="TASKWIRE_CORS_ORIGINS"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", alias="TASKWIRE_LOG_LEVEL"
+    )
+
+
+def load_settings() -> Settings:
+    """Read the environment, or stop the process with one line per bad setting."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"invalid setting {'.'.join(map(str, error['loc']))}={error['input']!r}: {error['msg']}"
+            for error in exc.errors()
+        ]
+        raise SystemExit("taskwire: " + "\n".join(lines)) from None
