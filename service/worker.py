@@ -1,0 +1,84 @@
+"""The worker pool: a fixed number of workers taking tasks from the queue and running them."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from functools import partial
+from typing import Any
+
+from service.model import Task
+from service.queue import TaskQueue
+
+logger = logging.getLogger("taskwire.worker")
+
+Handler = Callable[[Task], Coroutine[Any, Any, None]]
+
+
+class WorkerPool:
+    """``concurrency`` workers, run together under ``asyncio.gather``.
+
+    Each job runs as its own asyncio task, kept by task id, so ``cancel`` can stop one job
+    without stopping the worker that waits on it. The handler is expected to record every
+    outcome on the task itself; an exception escaping it is a bug and is logged.
+
+    Args:
+        queue: where the workers take tasks from.
+        handler: runs one task to its end.
+        concurrency: how many tasks run at once.
+    """
+
+    def __init__(self, queue: TaskQueue, handler: Handler, *, concurrency: int) -> None:
+        self._queue = queue
+        self._handler = handler
+        self._concurrency = concurrency
+        self._jobs: dict[str, asyncio.Task[None]] = {}
+        self._runner: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> int:
+        return len(self._jobs)
+
+    def running_ids(self) -> list[str]:
+        return list(self._jobs)
+
+    def start(self) -> None:
+        if self._runner is not None:
+            raise RuntimeError("the pool is already started")
+        self._runner = asyncio.create_task(self._run(), name="taskwire workers")
+
+    async def _run(self) -> None:
+        await asyncio.gather(*(self._work() for _ in range(self._concurrency)))
+
+    def cancel(self, task_id: str) -> asyncio.Task[None] | None:
+        """Cancel the job running ``task_id``; returns it (to await) or None if none runs."""
+        job = self._jobs.get(task_id)
+        if job is not None:
+            job.cancel()
+        return job
+
+    async def close(self) -> None:
+        """Stop taking tasks, cancel the running jobs and wait until each has ended."""
+        if self._runner is not None:
+            self._runner.cancel()
+            await asyncio.gather(self._runner, return_exceptions=True)
+        jobs = list(self._jobs.values())
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+
+    async def _work(self) -> None:
+        while True:
+            task = await self._queue.get()
+            job = asyncio.create_task(self._handler(task))
+            self._jobs[task.task_id] = job
+            job.add_done_callback(partial(self._forget, task.task_id))
+            # wait() rather than await: a cancelled job must not cancel its worker.
+            await asyncio.wait({job})
+
+    def _forget(self, task_id: str, job: asyncio.Task[None]) -> None:
+        if self._jobs.get(task_id) is job:
+            del self._jobs[task_id]
+        if not job.cancelled() and (error := job.exception()) is not None:
+            logger.error("job for task %s crashed", task_id, exc_info=error)
