@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.responses import PlainTextResponse
+from starlette.types import Receive, Scope, Send
+
+from middleware.requestid import RequestIdMiddleware, request_id
+
+
+async def echo_id(scope: Scope, receive: Receive, send: Send) -> None:
+    await PlainTextResponse(request_id.get())(scope, receive, send)
+
+
+async def get(headers: dict[str, str] | None = None) -> httpx.Response:
+    transport = httpx.ASGITransport(app=RequestIdMiddleware(echo_id))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+        return await client.get("/", headers=headers)
+
+
+@pytest.mark.parametrize(
+    "given", ["abc-123", "4bf92f3577b34da6a3ce929d0e0e4736", "svc:web/req=42@edge"]
+)
+async def test_a_sane_client_id_is_kept(given: str) -> None:
+    response = await get({"x-request-id": given})
+    assert response.headers["x-request-id"] == given == response.text
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        pytest.param("x" * 129, id="too-long"),
+        pytest.param("has space", id="space"),
+        pytest.param('quote"d', id="quote"),
+        pytest.param("", id="empty"),
+    ],
+)
+async def test_an_odd_client_id_is_replaced(given: str) -> None:
+    response = await get({"x-request-id": given})
+    assert response.headers["x-request-id"] != given
+    assert len(response.headers["x-request-id"]) == 32 == len(response.text)
+
+
+async def test_each_request_without_an_id_gets_a_new_one_and_the_id_does_not_leak() -> None:
+    first, second = await get(), await get()
+    assert first.headers["x-request-id"] != second.headers["x-request-id"]
+    assert request_id.get() == "-"
