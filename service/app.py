@@ -1,0 +1,156 @@
+"""The app factory: builds every long-lived object from settings and wires the ASGI stack.
+
+Request path, outermost first: CORS, request id, access log, error classification, rate
+limiting, body limit, then FastAPI's router. So a 429 or a 500 still carries CORS headers
+and a request id, and is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any, NoReturn
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+
+from middleware.accesslog import AccessLogMiddleware
+from middleware.bodylimit import BodyLimitMiddleware
+from middleware.errors import ErrorMiddleware
+from middleware.ratelimit import RateLimitMiddleware, SlidingWindowLimiter
+from middleware.requestid import RequestIdMiddleware
+from service.cleanup import Cleanup
+from service.clock import Clock
+from service.engine import Engine
+from service.logs import configure_logging
+from service.metrics import build_registry
+from service.openapi import problem_openapi
+from service.queue import TaskQueue
+from service.routes import build_router
+from service.settings import Settings, load_settings
+from service.store import TaskStore
+from streams.bus import EventBus
+
+UNCOUNTED_PATHS = ("/healthz", "/metrics", "/task-types", "/docs", "/openapi.json", "/")
+UNCOUNTED_PREFIXES = ("/assets/", "/docs/")
+EXPOSED_HEADERS = ("Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID")
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    clock: Clock = time.time,
+    monotonic: Clock = time.monotonic,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    """Build Taskwire. Without ``settings`` they are read from the environment."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    bus = EventBus(buffer_size=settings.event_buffer, subscriber_queue=settings.subscriber_queue)
+    store = TaskStore(settings.max_tasks)
+    engine = Engine(
+        store=store,
+        queue=TaskQueue(settings.max_queue),
+        bus=bus,
+        concurrency=settings.concurrency,
+        work_scale=settings.work_scale,
+        task_timeout_s=settings.task_timeout_s,
+        clock=clock,
+        monotonic=monotonic,
+        rng=rng,
+    )
+    cleanup = Cleanup(
+        store,
+        bus,
+        ttl_s=settings.result_ttl_s,
+        clock=clock,
+        interval_s=min(1.0, settings.result_ttl_s),
+    )
+    limiter = (
+        SlidingWindowLimiter(
+            limit=settings.rate_limit, window_s=settings.rate_window_s, clock=monotonic
+        )
+        if settings.rate_limit
+        else None
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine.start()
+            stack.push_async_callback(engine.close)
+            await stack.enter_async_context(background(cleanup.run()))
+            if limiter is not None:
+                await stack.enter_async_context(background(limiter.run_sweeps()))
+            yield
+        bus.close()
+
+    app = FastAPI(
+        title="Taskwire",
+        version="0.1.0",
+        summary="A rate-limited asynchronous task manager.",
+        lifespan=lifespan,
+        middleware=_middleware(settings, limiter),
+        # FastAPI answers these itself by default; re-raising hands them to ErrorMiddleware,
+        # so every error answer is classified in one place.
+        exception_handlers={HTTPException: _reraise, RequestValidationError: _reraise},
+        redoc_url=None,
+    )
+    app.state.engine = engine
+    app.state.cleanup = cleanup
+    app.state.limiter = limiter
+    app.state.registry = build_registry(engine, limiter)
+    app.include_router(build_router(settings))
+    app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _middleware(settings: Settings, limiter: SlidingWindowLimiter | None) -> list[Middleware]:
+    stack = []
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Content-Type", "Last-Event-ID", "X-Request-ID"],
+                expose_headers=EXPOSED_HEADERS,
+            )
+        )
+    stack += [
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessLogMiddleware),
+        Middleware(ErrorMiddleware),
+    ]
+    if limiter is not None:
+        stack.append(
+            Middleware(
+                RateLimitMiddleware,
+                limiter=limiter,
+                exempt_paths=UNCOUNTED_PATHS,
+                exempt_prefixes=UNCOUNTED_PREFIXES,
+            )
+        )
+    stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    return stack
+
+
+async def _reraise(request: Request, exc: Exception) -> NoReturn:
+    raise exc
+
+
+@asynccontextmanager
+async def background(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coroutine`` as a task for the duration of the block, then cancel and await it."""
+    task = asyncio.create_task(coroutine)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

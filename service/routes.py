@@ -1,0 +1,197 @@
+"""HTTP routes: the REST contract, each a thin layer over the engine and the streams."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+import orjson
+from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from service import schemas
+from service.engine import Engine
+from service.metrics import render_metrics
+from service.model import Task, TaskStatus, task_json
+from service.settings import Settings
+from service.tasktypes import TASK_TYPES, SubmissionUnion, TaskTypeName
+from streams.longpoll import wait_for_status_change
+from streams.ndjson import NDJSON, json_array, ndjson_lines
+
+_STATUS = "|".join(TaskStatus)
+STATUS_LIST = f"^({_STATUS})(,({_STATUS}))*$"
+
+
+async def get_engine(request: Request) -> Engine:
+    # async, so FastAPI calls it inline instead of in a thread
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def task_response(task: Task, status_code: int = 200, *, created: bool = False) -> Response:
+    headers = {"Location": f"/tasks/{task.task_id}"} if created else None
+    return Response(task_json(task), status_code, headers, media_type="application/json")
+
+
+def json_response(content: Any) -> Response:
+    return Response(orjson.dumps(content), media_type="application/json")
+
+
+LOCATION = {"Location": {"description": "the task's URL", "schema": {"type": "string"}}}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Error answers to document; ``service/openapi.py`` gives them the problem JSON body."""
+    described = {
+        400: "Invalid input (see `errors`)",
+        404: "No such task (or it has expired)",
+        409: "The task's status does not allow this",
+        413: "Body over TASKWIRE_MAX_BODY",
+        429: "Rate limit reached",
+        503: "Queue or store full",
+    }
+    docs: dict[int | str, dict[str, Any]] = {
+        status: {"description": described[status]} for status in statuses
+    }
+    for status in {429, 503} & set(statuses):
+        docs[status]["headers"] = RETRY_AFTER
+    return docs
+
+
+def build_router(settings: Settings) -> APIRouter:
+    """The routes; built per app because some limits in the OpenAPI document are settings."""
+    router = APIRouter()
+    long_poll_max_s = settings.long_poll_max_s
+
+    @router.post(
+        "/tasks",
+        status_code=202,
+        response_model=schemas.Task,
+        responses={202: {"headers": LOCATION}, **problems(400, 413, 429, 503)},
+        summary="Submit a task",
+    )
+    async def submit_task(
+        submission: Annotated[SubmissionUnion, Body(discriminator="task_type")],
+        engine: EngineDep,
+    ) -> Response:
+        return task_response(engine.submit(submission), 202, created=True)
+
+    @router.get(
+        "/tasks/{task_id}",
+        response_model=schemas.Task,
+        responses=problems(400, 404, 429),
+        summary="Read a task, or long-poll until its status changes",
+    )
+    async def get_task(
+        task_id: UUID,
+        engine: EngineDep,
+        wait: Annotated[bool, Query(description="wait for a status change")] = False,
+        timeout_s: Annotated[
+            float,
+            Query(
+                alias="timeout",
+                gt=0,
+                le=long_poll_max_s,
+                allow_inf_nan=False,
+                description="seconds to wait at most (with `wait`)",
+            ),
+        ] = long_poll_max_s,
+    ) -> Response:
+        if wait:
+            task = await wait_for_status_change(engine.store, engine.bus, str(task_id), timeout_s)
+        else:
+            task = engine.store.get(str(task_id))
+        return task_response(task)
+
+    @router.get(
+        "/tasks",
+        response_model=list[schemas.Task],
+        responses={
+            200: {
+                "description": "The matching tasks, newest first: a JSON array, or with "
+                "`Accept: application/x-ndjson` one task per line.",
+                "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/Task"}}},
+            },
+            **problems(400, 429),
+        },
+        summary="List tasks",
+    )
+    async def list_tasks(
+        request: Request,
+        engine: EngineDep,
+        status: Annotated[
+            str | None,
+            Query(pattern=STATUS_LIST, description="comma-separated statuses"),
+        ] = None,
+        task_type: TaskTypeName | None = None,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+    ) -> StreamingResponse:
+        statuses = frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
+        tasks = engine.store.select(statuses=statuses, task_type=task_type, limit=limit)
+
+        def keep(task: Task) -> bool:
+            return not statuses or task.status in statuses
+
+        if NDJSON in request.headers.get("accept", ""):
+            return StreamingResponse(ndjson_lines(tasks, keep), media_type=NDJSON)
+        return StreamingResponse(json_array(tasks, keep), media_type="application/json")
+
+    @router.delete(
+        "/tasks/{task_id}",
+        response_model=schemas.Task,
+        responses=problems(400, 404, 409, 429),
+        summary="Cancel a queued or processing task",
+    )
+    async def cancel_task(task_id: UUID, engine: EngineDep) -> Response:
+        return task_response(await engine.cancel(str(task_id)))
+
+    @router.post(
+        "/tasks/{task_id}/retry",
+        status_code=202,
+        response_model=schemas.Task,
+        responses={202: {"headers": LOCATION}, **problems(400, 404, 409, 429, 503)},
+        summary="Queue a failed or cancelled task again",
+    )
+    async def retry_task(task_id: UUID, engine: EngineDep) -> Response:
+        return task_response(engine.retry(str(task_id)), 202, created=True)
+
+    @router.get("/task-types", response_model=list[schemas.TaskType], summary="The task types")
+    async def list_task_types() -> Response:
+        return json_response(TASK_TYPE_LIST)
+
+    @router.get("/healthz", response_model=schemas.Health, summary="Liveness and counts")
+    async def health(engine: EngineDep) -> Response:
+        counts = engine.store.count_by_status()
+        return json_response(
+            {
+                "status": "ok",
+                "tasks": len(engine.store),
+                **{status.value: counts[status] for status in TaskStatus},
+                "subscribers": engine.bus.subscriber_count,
+            }
+        )
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+        summary="Prometheus metrics",
+    )
+    async def metrics(request: Request) -> Response:
+        return Response(render_metrics(request.app.state.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return router
+
+
+TASK_TYPE_LIST = [
+    {
+        "task_type": name,
+        "description": (params.__doc__ or "").strip(),
+        "parameters_schema": params.model_json_schema(),
+        "duration_s": {"min": params.duration_s[0], "max": params.duration_s[1]},
+    }
+    for name, params in TASK_TYPES.items()
+]

@@ -1,0 +1,83 @@
+"""The JSON the HTTP API answers with, as pydantic models for the OpenAPI document.
+
+Handlers encode tasks straight from the ``Task`` dataclass with orjson; these models describe
+that JSON (a test keeps the two in step) and never sit on the request path.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from service.model import Priority, TaskStatus
+from service.tasktypes import TaskTypeName
+
+
+class TaskError(BaseModel):
+    type: str = Field(examples=["TaskFailedError"])
+    message: str
+
+
+class Task(BaseModel):
+    """A task and everything known about its run."""
+
+    task_id: UUID
+    task_type: TaskTypeName
+    status: TaskStatus
+    priority: Priority
+    parameters: dict[str, Any] = Field(description="as submitted, after validation")
+    progress: int = Field(ge=0, le=100, description="percent of the work done")
+    eta_s: float | None = Field(ge=0, description="estimated seconds left while processing")
+    result: Any = Field(description="set when completed")
+    error: TaskError | None = Field(description="set when failed")
+    attempt: int = Field(ge=1, description="1, plus one per retry")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class FieldError(BaseModel):
+    in_: Literal["body", "query", "path", "header", "cookie"] = Field(alias="in")
+    field: str = Field(description="dotted path of the field inside its location")
+    type: str = Field(description="machine-readable kind of error")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(examples=["about:blank"])
+    title: str
+    status: int
+    detail: str
+    instance: str = Field(description="the request path")
+    request_id: str
+    errors: list[FieldError] | None = Field(
+        None, description="each invalid field, for validation failures"
+    )
+
+
+class DurationRange(BaseModel):
+    min: float
+    max: float
+
+
+class TaskType(BaseModel):
+    task_type: TaskTypeName
+    description: str
+    parameters_schema: dict[str, Any] = Field(description="JSON Schema of `parameters`")
+    duration_s: DurationRange = Field(description="base duration, before TASKWIRE_WORK_SCALE")
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    tasks: int = Field(description="tasks held in memory")
+    queued: int
+    processing: int
+    completed: int
+    failed: int
+    cancelled: int
+    subscribers: int = Field(description="open event subscriptions (streams and long-polls)")
