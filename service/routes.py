@@ -4,7 +4,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import orjson
-from fastapi import APIRouter, Body, Depends, Query, Request
+from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
@@ -14,8 +14,10 @@ from service.metrics import render_metrics
 from service.model import Task, TaskStatus, task_json
 from service.settings import Settings
 from service.tasktypes import TASK_TYPES, SubmissionUnion, TaskTypeName
+from streams.bus import EventFilter
 from streams.longpoll import wait_for_status_change
-from streams.ndjson import NDJSON, json_array, ndjson_lines
+from streams.ndjson import NDJSON, json_array, ndjson_lines, watch
+from streams.sse import event_stream, has_news, task_stream
 
 _STATUS = "|".join(TaskStatus)
 STATUS_LIST = f"^({_STATUS})(,({_STATUS}))*$"
@@ -28,6 +30,47 @@ async def get_engine(request: Request) -> Engine:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+StatusList = Annotated[
+    str | None, Query(pattern=STATUS_LIST, description="comma-separated statuses")
+]
+LastEventId = Annotated[
+    int | None, Query(ge=0, description="resume after this event id (Last-Event-ID wins)")
+]
+LastEventIdHeader = Annotated[
+    int | None, Header(alias="Last-Event-ID", ge=0, description="sent by EventSource")
+]
+NDJSON_LINE = {
+    "anyOf": [{"$ref": "#/components/schemas/Task"}, {"$ref": "#/components/schemas/WatchLine"}]
+}
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "pattern": "^[0-9]+$"},
+        "event": {"type": "string", "pattern": "^(task\\.[a-z]+|resync)$"},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {
+                "anyOf": [
+                    {"$ref": "#/components/schemas/Task"},
+                    {"type": "object", "maxProperties": 0},
+                ]
+            },
+        },
+        "retry": {"type": "integer", "minimum": 0},
+    },
+}
+SSE_DOC = {
+    "content": {"text/event-stream": {"itemSchema": SSE_EVENT}},
+    "description": "Each event has an `id:`, an `event:` name and the task JSON as `data:`; "
+    "`resync` (data `{}`) says events were missed. The stream starts with `retry: 3000` "
+    "and sends a comment heartbeat.",
+}
+
+
+def statuses_of(status: str | None) -> frozenset[TaskStatus]:
+    return frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
 
 
 def task_response(task: Task, status_code: int = 200, *, created: bool = False) -> Response:
@@ -112,8 +155,14 @@ def build_router(settings: Settings) -> APIRouter:
         responses={
             200: {
                 "description": "The matching tasks, newest first: a JSON array, or with "
-                "`Accept: application/x-ndjson` one task per line.",
-                "content": {NDJSON: {"schema": {"$ref": "#/components/schemas/Task"}}},
+                "`Accept: application/x-ndjson` one task per line. With `watch=true`: "
+                "NDJSON snapshot lines, one `synced` line, then a line per event.",
+                "content": {
+                    NDJSON: {
+                        "schema": {"type": "array", "items": NDJSON_LINE},
+                        "itemSchema": NDJSON_LINE,
+                    }
+                },
             },
             **problems(400, 429),
         },
@@ -122,19 +171,29 @@ def build_router(settings: Settings) -> APIRouter:
     async def list_tasks(
         request: Request,
         engine: EngineDep,
-        status: Annotated[
-            str | None,
-            Query(pattern=STATUS_LIST, description="comma-separated statuses"),
-        ] = None,
+        status: StatusList = None,
         task_type: TaskTypeName | None = None,
         limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+        watch_: Annotated[
+            bool,
+            Query(alias="watch", description="NDJSON: snapshot, `synced`, then live events"),
+        ] = False,
     ) -> StreamingResponse:
-        statuses = frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
-        tasks = engine.store.select(statuses=statuses, task_type=task_type, limit=limit)
+        statuses = statuses_of(status)
+
+        def select() -> list[Task]:
+            return engine.store.select(statuses=statuses, task_type=task_type, limit=limit)
 
         def keep(task: Task) -> bool:
             return not statuses or task.status in statuses
 
+        if watch_:
+            event_filter = EventFilter(
+                task_types=frozenset({task_type} if task_type else ()), statuses=statuses
+            )
+            lines = watch(engine.bus, event_filter, select, keep)
+            return StreamingResponse(lines, media_type=NDJSON, headers=STREAM_HEADERS)
+        tasks = select()
         if NDJSON in request.headers.get("accept", ""):
             return StreamingResponse(ndjson_lines(tasks, keep), media_type=NDJSON)
         return StreamingResponse(json_array(tasks, keep), media_type="application/json")
@@ -157,6 +216,66 @@ def build_router(settings: Settings) -> APIRouter:
     )
     async def retry_task(task_id: UUID, engine: EngineDep) -> Response:
         return task_response(engine.retry(str(task_id)), 202, created=True)
+
+    @router.get(
+        "/events",
+        response_class=Response,
+        responses={200: SSE_DOC, **problems(400, 429)},
+        summary="Every task event, as Server-Sent Events",
+    )
+    async def events(
+        engine: EngineDep,
+        task_id: UUID | None = None,
+        task_type: TaskTypeName | None = None,
+        status: StatusList = None,
+        last_event_id: LastEventId = None,
+        last_event_id_header: LastEventIdHeader = None,
+    ) -> Response:
+        event_filter = EventFilter(
+            task_id=str(task_id) if task_id else None,
+            task_types=frozenset({task_type} if task_type else ()),
+            statuses=statuses_of(status),
+        )
+        after = last_event_id if last_event_id_header is None else last_event_id_header
+        return event_stream(
+            engine.bus,
+            event_filter,
+            after=after,
+            heartbeat_s=settings.heartbeat_s,
+            send_timeout_s=settings.send_timeout_s,
+        )
+
+    @router.get(
+        "/tasks/{task_id}/events",
+        response_class=Response,
+        responses={
+            200: SSE_DOC,
+            204: {"description": "A reconnecting client has already seen the task's end"},
+            **problems(400, 404, 429),
+        },
+        summary="One task's events: its current state, then each change until it ends",
+    )
+    async def task_events(
+        task_id: UUID,
+        engine: EngineDep,
+        last_event_id: LastEventId = None,
+        last_event_id_header: LastEventIdHeader = None,
+    ) -> Response:
+        task = engine.store.get(str(task_id))
+        after = last_event_id if last_event_id_header is None else last_event_id_header
+        seen_the_end = (
+            after is not None
+            and task.status.is_finished
+            and not has_news(engine.bus, task.task_id, after)
+        )
+        if seen_the_end:  # 204 is how a server tells EventSource to stop reconnecting
+            return Response(status_code=204)
+        return task_stream(
+            engine.bus,
+            task,
+            heartbeat_s=settings.heartbeat_s,
+            send_timeout_s=settings.send_timeout_s,
+        )
 
     @router.get("/task-types", response_model=list[schemas.TaskType], summary="The task types")
     async def list_task_types() -> Response:

@@ -81,3 +81,11 @@ class Health(BaseModel):
     failed: int
     cancelled: int
     subscribers: int = Field(description="open event subscriptions (streams and long-polls)")
+
+
+class WatchLine(BaseModel):
+    """One line of `GET /tasks?watch=true`: a snapshot, the `synced` marker, or an event."""
+
+    type: str = Field(examples=["snapshot", "synced", "task.completed"])
+    id: int | None = Field(None, description="the event id (event lines)")
+    task: Task | None = Field(None, description="the task (snapshot and event lines)")

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     event_buffer: int = Field(10_000, ge=1, alias="TASKWIRE_EVENT_BUFFER")
     subscriber_queue: int = Field(1_000, ge=1, alias="TASKWIRE_SUBSCRIBER_QUEUE")
     heartbeat_s: float = Field(15.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_HEARTBEAT")
+    send_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_SEND_TIMEOUT")
+    """A stream whose client takes no bytes for this long is disconnected."""
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = Field(
         default_factory=list, alias="TASKWIRE_CORS_ORIGINS"
     )

@@ -13,6 +13,7 @@ resume after the last id it saw.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from itertools import islice
 
 from service.model import Task, TaskStatus, task_json
+
+logger = logging.getLogger("taskwire.bus")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,7 @@ class EventBus:
         replay: list[Event] = []
         resync = False
         if after is not None and not self._closed:
-            replay, resync = self._replay_after(after)
+            replay, resync = self.replay_after(after)
         subscriber = Subscriber(
             event_filter,
             self._subscriber_queue,
@@ -181,6 +184,10 @@ class EventBus:
             yield subscriber
         finally:
             group.discard(subscriber)
+            if subscriber.overflowed:
+                logger.warning(
+                    "dropped a subscriber that fell %d events behind", self._subscriber_queue
+                )
             if task_id is not None and not group and self._by_task.get(task_id) is group:
                 del self._by_task[task_id]
 
@@ -191,7 +198,8 @@ class EventBus:
             for subscriber in group:
                 subscriber.close()
 
-    def _replay_after(self, after: int) -> tuple[list[Event], bool]:
+    def replay_after(self, after: int) -> tuple[list[Event], bool]:
+        """The buffered events after id ``after``, and whether some were lost (resync)."""
         oldest_kept = self._last_id - len(self._buffer) + 1
         if not oldest_kept - 1 <= after <= self._last_id:
             return [], True

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 import orjson
 
 from service.model import Task, task_json
+from streams.bus import EventBus, EventFilter
 
 NDJSON = "application/x-ndjson"
 CHUNK_TASKS = 256
@@ -38,3 +39,22 @@ def _chunks(tasks: Sequence[Task], keep: Keep) -> Iterator[list[Task]]:
     for start in range(0, len(tasks), CHUNK_TASKS):
         if kept := [task for task in tasks[start : start + CHUNK_TASKS] if keep(task)]:
             yield kept
+
+
+async def watch(
+    bus: EventBus, event_filter: EventFilter, select: Callable[[], Sequence[Task]], keep: Keep
+) -> AsyncIterator[bytes]:
+    """The matching tasks as snapshot lines, one ``synced`` line, then every matching event.
+
+    ``select`` runs right after subscribing, with no await between, so each later change is
+    either in the snapshot or among the events. A snapshot line is encoded as it is sent, so
+    it may already show a change whose event follows: applied in order, the states converge.
+    """
+    async with bus.subscribe(event_filter) as subscriber:
+        tasks = select()
+        for chunk in _chunks(tasks, keep):
+            yield b"".join(b'{"type":"snapshot","task":' + task_json(t) + b"}\n" for t in chunk)
+            await asyncio.sleep(0)
+        yield b'{"type":"synced"}\n'
+        async for event in subscriber:
+            yield b'{"type":"%s","id":%d,"task":%s}\n' % (event.name.encode(), event.id, event.data)

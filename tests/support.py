@@ -65,8 +65,18 @@ class _Server(uvicorn.Server):
         self.ready.set()
 
 
+class LiveServer(str):
+    """The base URL of a served app, which also knows the server behind it."""
+
+    server: uvicorn.Server
+
+    @property
+    def requests_in_flight(self) -> int:
+        return len(self.server.server_state.tasks)
+
+
 @asynccontextmanager
-async def serve(app: FastAPI, **config: Any) -> AsyncIterator[str]:
+async def serve(app: FastAPI, **config: Any) -> AsyncIterator[LiveServer]:
     """Serve ``app`` with uvicorn on a free port, in this event loop; yields the base URL."""
     server = _Server(
         uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws="none", **config)
@@ -78,8 +88,10 @@ async def serve(app: FastAPI, **config: Any) -> AsyncIterator[str]:
         ready.cancel()
         raise RuntimeError("the test server did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
+    live = LiveServer(f"http://127.0.0.1:{port}")
+    live.server = server
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield live
     finally:
         server.should_exit = True
         await serving
@@ -113,3 +125,33 @@ async def finished(engine: Engine, task_id: str) -> Task:
                 if event.status.is_finished:
                     return engine.store.get(task_id)
     raise AssertionError("the bus closed before the task finished")
+
+
+async def sse(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    """Parse a text/event-stream body: one dict per event (``id``, ``event``, ``data``,
+    ``retry``), and ``{"comment": ...}`` for each comment line."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if not line:
+            if fields:
+                yield fields
+            fields = {}
+        elif line.startswith(":"):
+            yield {"comment": line[1:].strip()}
+        else:
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+    if fields:
+        yield fields
+
+
+async def take_events(events: AsyncIterator[dict[str, str]], n: int) -> list[dict[str, str]]:
+    """The next ``n`` events with an ``id`` (heartbeats and retry lines are skipped)."""
+    taken: list[dict[str, str]] = []
+    async with asyncio.timeout(FAILSAFE_S):
+        async for event in events:
+            if "id" in event:
+                taken.append(event)
+                if len(taken) == n:
+                    break
+    return taken

@@ -1,0 +1,82 @@
+"""Server-Sent Events: bus events as ``id:``/``event:``/``data:`` frames, resumable by id.
+
+The response is sse-starlette's ``EventSourceResponse``: it runs the stream, a heartbeat and a
+disconnect listener together, serialises their writes, and gives up on a client that cannot
+take a frame within ``send_timeout_s``. Ending a stream on server shutdown is not left to its
+shutdown detection (an import-time patch of uvicorn and a poll); the bus closes on SIGTERM
+(see ``service/shutdown.py``), which ends every stream's iteration here within milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from sse_starlette import EventSourceResponse
+
+from service.model import Task, task_json
+from streams.bus import EventBus, EventFilter
+
+RETRY_MS = 3000
+TERMINAL = frozenset({"task.completed", "task.failed", "task.cancelled", "task.expired"})
+"""After one of these, a task has nothing more to say (until someone retries it)."""
+
+_RETRY = b"retry: %d\n\n" % RETRY_MS
+_RESYNC = b"event: resync\ndata: {}\n\n"
+
+
+def frame(event_id: int, name: str, data: bytes) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, name.encode(), data)
+
+
+def event_stream(
+    bus: EventBus,
+    event_filter: EventFilter,
+    *,
+    after: int | None,
+    heartbeat_s: float,
+    send_timeout_s: float,
+) -> EventSourceResponse:
+    """Every event matching ``event_filter``; first those after ``after``, if it is given."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        async with bus.subscribe(event_filter, after=after) as subscriber:
+            yield _RETRY
+            if subscriber.resync:
+                yield _RESYNC
+            async for event in subscriber:
+                yield frame(event.id, event.name, event.data)
+
+    return _response(frames(), heartbeat_s, send_timeout_s)
+
+
+def task_stream(
+    bus: EventBus, task: Task, *, heartbeat_s: float, send_timeout_s: float
+) -> EventSourceResponse:
+    """One task: its current state first, then its events, ending after a terminal one."""
+
+    async def frames() -> AsyncIterator[bytes]:
+        async with bus.subscribe(EventFilter(task_id=task.task_id)) as subscriber:
+            # The state is read with no await since subscribing, so no change falls between.
+            state = frame(bus.last_id, f"task.{task.status}", task_json(task))
+            finished = task.status.is_finished
+            yield _RETRY + state
+            if finished:
+                return
+            async for event in subscriber:
+                yield frame(event.id, event.name, event.data)
+                if event.name in TERMINAL:
+                    return
+
+    return _response(frames(), heartbeat_s, send_timeout_s)
+
+
+def has_news(bus: EventBus, task_id: str, after: int) -> bool:
+    """Whether a client that saw every event up to ``after`` has missed one of this task's."""
+    replay, resync = bus.replay_after(after)
+    return resync or any(event.task_id == task_id for event in replay)
+
+
+def _response(
+    frames: AsyncIterator[bytes], heartbeat_s: float, send_timeout_s: float
+) -> EventSourceResponse:
+    return EventSourceResponse(frames, ping=heartbeat_s, sep="\n", send_timeout=send_timeout_s)

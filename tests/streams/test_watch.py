@@ -1,0 +1,128 @@
+"""``GET /tasks?watch=true``: snapshot lines, ``synced``, then live events, as NDJSON."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+from fastapi import FastAPI
+
+from tests.support import FAILSAFE_S, engine_of, finished, serve, until
+
+SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2]}}
+FAIL = {"task_type": "unstable_task", "parameters": {"failure_rate": 1}}
+
+
+@pytest.fixture
+async def live(
+    make_app: Callable[..., FastAPI],
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    app = make_app()
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        yield app, client
+
+
+async def submit(client: httpx.AsyncClient, body: dict[str, Any] = SUM) -> str:
+    task_id: str = (await client.post("/tasks", json=body)).json()["task_id"]
+    return task_id
+
+
+async def lines(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    async for line in response.aiter_lines():
+        yield orjson.loads(line)
+
+
+async def until_synced(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
+    snapshot = []
+    async with asyncio.timeout(FAILSAFE_S):
+        async for line in stream:
+            if line["type"] == "synced":
+                return snapshot
+            assert line["type"] == "snapshot"
+            snapshot.append(line["task"])
+    raise AssertionError("no synced line")
+
+
+async def test_snapshot_then_synced_then_events(live: tuple[FastAPI, httpx.AsyncClient]) -> None:
+    app, client = live
+    done = [await submit(client) for _ in range(3)]
+    for task_id in done:
+        await finished(engine_of(app), task_id)
+    async with client.stream("GET", "/tasks", params={"watch": "true"}) as response:
+        assert response.headers["content-type"] == "application/x-ndjson"
+        assert response.headers["cache-control"] == "no-store"
+        stream = lines(response)
+        snapshot = await until_synced(stream)
+        assert [t["task_id"] for t in snapshot] == done[::-1]
+        new = await submit(client)
+        async with asyncio.timeout(FAILSAFE_S):
+            events = []
+            async for line in stream:
+                events.append(line)
+                if line["type"] == "task.completed":
+                    break
+    assert [e["type"] for e in events if e["type"] != "task.progress"] == [
+        "task.queued",
+        "task.processing",
+        "task.completed",
+    ]
+    assert {e["task"]["task_id"] for e in events} == {new}
+    ids = [e["id"] for e in events]
+    assert ids == sorted(ids)
+
+
+async def test_no_change_is_lost_between_the_snapshot_and_the_events(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = live
+    submitted = [await submit(client) for _ in range(20)]
+
+    async def more() -> None:
+        for _ in range(20):
+            submitted.append(await submit(client))
+
+    busy = asyncio.create_task(more())  # tasks are created and finish while the watch starts
+    state: dict[str, str] = {}
+    async with client.stream("GET", "/tasks", params={"watch": "true"}) as response:
+        stream = lines(response)
+        for task in await until_synced(stream):
+            state[task["task_id"]] = task["status"]
+        await busy
+        async with asyncio.timeout(FAILSAFE_S):
+            async for line in stream:
+                state[line["task"]["task_id"]] = line["task"]["status"]
+                if len(state) == 40 and set(state.values()) == {"completed"}:
+                    break
+    assert set(state) == set(submitted)
+
+
+async def test_filters_apply_to_the_snapshot_and_the_events(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = live
+    failed = await submit(client, FAIL)
+    await finished(engine_of(app), await submit(client))
+    await finished(engine_of(app), failed)
+    params = {"watch": "true", "status": "failed", "task_type": "unstable_task"}
+    async with client.stream("GET", "/tasks", params=params) as response:
+        stream = lines(response)
+        assert [t["task_id"] for t in await until_synced(stream)] == [failed]
+        await submit(client)  # a compute_sum: never shown
+        again = await submit(client, FAIL)
+        async with asyncio.timeout(FAILSAFE_S):
+            line = await anext(stream)
+    assert (line["type"], line["task"]["task_id"]) == ("task.failed", again)
+
+
+async def test_the_watch_ends_when_the_client_goes_away(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = live
+    async with client.stream("GET", "/tasks", params={"watch": "true"}) as response:
+        await until_synced(lines(response))
+        assert engine_of(app).bus.subscriber_count == 1
+    await until(lambda: engine_of(app).bus.subscriber_count == 0)
