@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sse_starlette.sse import AppStatus
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -34,6 +35,7 @@ from service.openapi import problem_openapi
 from service.queue import TaskQueue
 from service.routes import build_router
 from service.settings import Settings, load_settings
+from service.shutdown import exit_signal
 from service.store import TaskStore
 from streams.bus import EventBus
 
@@ -80,16 +82,29 @@ def create_app(
         else None
     )
 
+    async def drain(stopping: asyncio.Event) -> None:
+        await stopping.wait()
+        await engine.close()  # running tasks end cancelled, each with its event
+        bus.close()  # then every stream ends and every long-poll answers
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with AsyncExitStack() as stack:
-            engine.start()
-            stack.push_async_callback(engine.close)
-            await stack.enter_async_context(background(cleanup.run()))
-            if limiter is not None:
-                await stack.enter_async_context(background(limiter.run_sweeps()))
-            yield
-        bus.close()
+        # sse-starlette would end streams on SIGTERM too, through its patch of uvicorn and a
+        # 0.5 s poll; Taskwire drains them itself (service/shutdown.py): one, tested, path.
+        AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
+        stopping = asyncio.Event()
+        engine.start()
+        draining = asyncio.create_task(drain(stopping))
+        try:
+            async with AsyncExitStack() as stack:
+                stack.enter_context(exit_signal(stopping))
+                await stack.enter_async_context(background(cleanup.run()))
+                if limiter is not None:
+                    await stack.enter_async_context(background(limiter.run_sweeps()))
+                yield
+        finally:
+            stopping.set()
+            await draining
 
     app = FastAPI(
         title="Taskwire",
