@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from middleware.errors import PROBLEM_JSON
-from service.schemas import Problem
+from service.schemas import Problem, WatchLine
 
 REF = "#/components/schemas/{model}"
 
@@ -29,17 +29,30 @@ def problem_openapi(app: FastAPI) -> dict[str, Any]:
         schemas = document.setdefault("components", {}).setdefault("schemas", {})
         for name in ("HTTPValidationError", "ValidationError"):
             schemas.pop(name, None)
-        problem = Problem.model_json_schema(ref_template=REF, by_alias=True)
-        schemas.update(problem.pop("$defs", {}))
-        schemas["Problem"] = problem
+        for model in (Problem, WatchLine):  # referred to by hand, so FastAPI does not add them
+            schema = model.model_json_schema(ref_template=REF, by_alias=True)
+            schemas.update(schema.pop("$defs", {}))
+            schemas[model.__name__] = schema
         for operation in _operations(document):
             _describe_errors(operation["responses"])
+            for parameter in operation.get("parameters", ()):
+                _not_nullable(parameter["schema"])
         app.openapi_schema = document
     return app.openapi_schema
 
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
     return [op for path in document.get("paths", {}).values() for op in path.values()]
+
+
+def _not_nullable(schema: dict[str, Any]) -> None:
+    # FastAPI documents an optional parameter as "anyOf: [X, null]", but an HTTP parameter
+    # is absent or has a value: it is never null (a fuzzer would send the text "null").
+    branches = [branch for branch in schema.pop("anyOf", ()) if branch.get("type") != "null"]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
 
 
 def _describe_errors(responses: dict[str, Any]) -> None:

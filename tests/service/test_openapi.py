@@ -37,6 +37,8 @@ def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
         ("GET /tasks/{task_id}", {"200", "400", "404", "429", "500"}),
         ("DELETE /tasks/{task_id}", {"200", "400", "404", "409", "429", "500"}),
         ("POST /tasks/{task_id}/retry", {"202", "400", "404", "409", "429", "503", "500"}),
+        ("GET /events", {"200", "400", "429", "500"}),
+        ("GET /tasks/{task_id}/events", {"200", "204", "400", "404", "429", "500"}),
         ("GET /task-types", {"200", "500"}),
         ("GET /healthz", {"200", "500"}),
         ("GET /metrics", {"200", "500"}),
