@@ -37,6 +37,7 @@ from service.routes import build_router
 from service.settings import Settings, load_settings
 from service.shutdown import exit_signal
 from service.store import TaskStore
+from service.ui import DEFAULT_DIST, ui_routes
 from streams.bus import EventBus
 
 UNCOUNTED_PATHS = ("/healthz", "/metrics", "/task-types", "/docs", "/openapi.json", "/")
@@ -122,6 +123,7 @@ def create_app(
     app.state.limiter = limiter
     app.state.registry = build_registry(engine, limiter)
     app.include_router(build_router(settings))
+    app.router.routes.extend(ui_routes(settings.ui_dir or DEFAULT_DIST))
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app
 

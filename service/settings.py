@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError
@@ -39,6 +40,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = Field(
         default_factory=list, alias="TASKWIRE_CORS_ORIGINS"
     )
+    ui_dir: Path | None = Field(None, alias="TASKWIRE_UI_DIR")
+    """The built web UI; by default ``ui/dist`` next to the code."""
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", alias="TASKWIRE_LOG_LEVEL"
     )
