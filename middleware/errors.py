@@ -114,7 +114,7 @@ class ErrorMiddleware:
                 logger.warning("%s %s broke off mid-response", scope["method"], scope["path"])
                 return
             response = problem.response(scope["path"])
-            response.headers.update(scope.get(HEADERS_SCOPE_KEY, {}))
+            response.raw_headers += scope.get(HEADERS_SCOPE_KEY, [])
             await response(scope, receive, send)
 
 
@@ -126,7 +126,7 @@ def _field_error(error: Mapping[str, Any]) -> dict[str, Any]:
         detail = "task_type must be one of: " + ", ".join(TASK_TYPES)
     elif error["type"] == "json_invalid":
         path = []
-        detail = f"invalid JSON at character {error['loc'][-1]}: {error['ctx']['error']}"
+        detail = f"invalid JSON: {error.get('ctx', {}).get('error', error['msg'])}"
     elif where == "body" and path and path[0] in TASK_TYPES:
         path = path[1:]  # the discriminated union puts the tag into the location
     return {"in": where, "field": ".".join(map(str, path)), "type": error["type"], "detail": detail}

@@ -12,6 +12,7 @@ from service import schemas
 from service.engine import Engine
 from service.metrics import render_metrics
 from service.model import Task, TaskStatus, task_json
+from service.routing import LeanRoute
 from service.settings import Settings
 from service.tasktypes import TASK_TYPES, SubmissionUnion, TaskTypeName
 from streams.bus import EventFilter
@@ -106,7 +107,7 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def build_router(settings: Settings) -> APIRouter:
     """The routes; built per app because some limits in the OpenAPI document are settings."""
-    router = APIRouter()
+    router = APIRouter(route_class=LeanRoute)
     long_poll_max_s = settings.long_poll_max_s
 
     @router.post(
