@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -15,7 +14,11 @@ class BodyTooLarge(HTTPException):
 
 
 class BodyLimitMiddleware:
-    """Refuses a body by its ``Content-Length`` at once, or when the bytes read pass the limit."""
+    """Refuses a body by its ``Content-Length`` at once, or a chunked one as it arrives.
+
+    The server never delivers more than a declared ``Content-Length``, so only a chunked
+    body (no length declared) has to be counted while it is read.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -26,9 +29,17 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        declared = Headers(scope=scope).get("content-length")
+        declared, chunked = None, False
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                declared = value
+            elif name == b"transfer-encoding":
+                chunked = True
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             raise BodyTooLarge(self.max_bytes)
+        if not chunked:
+            await self.app(scope, receive, send)
+            return
 
         received = 0
 

@@ -9,7 +9,6 @@ from collections import deque
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.clock import Clock
@@ -66,8 +65,8 @@ class SlidingWindowLimiter:
         return len(self._log)
 
     @property
-    def policy(self) -> str:
-        return f'"{POLICY}";q={self.limit};w={self.window_s}'
+    def policy(self) -> bytes:
+        return f'"{POLICY}";q={self.limit};w={self.window_s}'.encode()
 
     async def hit(self, address: str) -> Decision:
         async with self._lock:
@@ -124,6 +123,7 @@ class RateLimitMiddleware:
         self.limiter = limiter
         self.exempt_paths = frozenset(exempt_paths)
         self.exempt_prefixes = exempt_prefixes
+        self._policy = (b"ratelimit-policy", limiter.policy)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope):
@@ -132,10 +132,8 @@ class RateLimitMiddleware:
 
         client = scope.get("client")
         decision = await self.limiter.hit(client[0] if client else "unknown")
-        headers = {
-            "RateLimit-Policy": self.limiter.policy,
-            "RateLimit": f'"{POLICY}";r={decision.remaining};t={decision.reset_s}',
-        }
+        quota = f'"{POLICY}";r={decision.remaining};t={decision.reset_s}'.encode()
+        headers = [self._policy, (b"ratelimit", quota)]
         # An error answer is sent by ErrorMiddleware, outside this one, past send_with_headers.
         scope[HEADERS_SCOPE_KEY] = headers
         if not decision.allowed:
@@ -143,7 +141,7 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).update(headers)
+                message["headers"] = [*message.get("headers", ()), *headers]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
