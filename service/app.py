@@ -135,8 +135,9 @@ def create_app(
     app.state.limiter = limiter
     app.state.registry = build_registry(engine, limiter)
     # Added as they are, not by include_router: FastAPI rebuilds included routes into
-    # contexts with handlers of its own, which would bypass LeanRoute's.
-    app.router.routes.extend(build_router(settings).routes)
+    # contexts with handlers of its own, which would bypass LeanRoute's. And first: the
+    # router tries routes in order, and the API is hotter than /docs and /openapi.json.
+    app.router.routes[:0] = build_router(settings).routes
     app.router.routes.extend(ui_routes(settings.ui_dir or DEFAULT_DIST))
     app.openapi = lambda: problem_openapi(app)  # type: ignore[method-assign]
     return app

@@ -6,7 +6,7 @@ replaces only the per-request handler. FastAPI's handler validates parameter by 
 solves dependencies in general form (cookies parsed, exit stacks, telemetry spans) whether a
 route needs it or not; measured, it cost more than everything else Taskwire does per request.
 
-Here each route gets, once, a pydantic model of its path, query and header parameters, which
+Here each route gets, once, a TypedDict of its path, query and header parameters, which
 validates them in one call, and a ``TypeAdapter`` of its body, which parses and validates the
 JSON bytes in one pass. Errors are FastAPI's ``RequestValidationError`` with FastAPI's error
 locations, so they are answered exactly as before. Supported, and checked when the route is
@@ -18,15 +18,17 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
+from fastapi._compat import ModelField
 from fastapi.dependencies.models import Dependant
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError, create_model
+from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from typing_extensions import TypedDict
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 JSON_TYPES = ("application/json",)
@@ -50,10 +52,6 @@ class LeanRoute(APIRoute):
         )
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
 def _lean_handler(dependant: Dependant, body_info: Any) -> Handler:
     endpoint = dependant.call
     assert endpoint is not None
@@ -66,21 +64,8 @@ def _lean_handler(dependant: Dependant, body_info: Any) -> Handler:
         )
         for field in fields
     }
-    params: type[BaseModel] | None = None
-    if where:
-        params = create_model(  # type: ignore[call-overload]
-            "Params",
-            __base__=_Params,
-            **{
-                field.name: (field.field_info.annotation, field.field_info)
-                for fields in (
-                    dependant.path_params,
-                    dependant.query_params,
-                    dependant.header_params,
-                )
-                for field in fields
-            },
-        )
+    fields = [*dependant.path_params, *dependant.query_params, *dependant.header_params]
+    params = _params_adapter(fields) if fields else None
     body: TypeAdapter[Any] | None = None
     body_name = dependant.body_params[0].name if dependant.body_params else None
     if body_info is not None:
@@ -121,11 +106,24 @@ def _raw(request: Request, where: Mapping[str, str]) -> dict[str, Any]:
     return raw
 
 
+def _params_adapter(fields: list[ModelField]) -> TypeAdapter[Any]:
+    # A TypedDict, not a model: it validates straight into the dict of keyword arguments,
+    # several times faster than building a model instance and reading it back.
+    def typed(field: ModelField) -> Any:
+        annotation: Any = field.field_info.annotation
+        annotated: Any = Annotated[annotation, field.field_info]
+        return annotated if field.field_info.is_required() else NotRequired[annotated]
+
+    params: Any = TypedDict("Params", {field.name: typed(field) for field in fields})  # type: ignore[misc]
+    return TypeAdapter(params)
+
+
 def _validate(
-    params: type[BaseModel], raw: dict[str, Any], where: Mapping[str, str]
+    params: TypeAdapter[Any], raw: dict[str, Any], where: Mapping[str, str]
 ) -> dict[str, Any]:
     try:
-        return dict(params.model_validate(raw))
+        values: dict[str, Any] = params.validate_python(raw)
+        return values
     except ValidationError as exc:
         raise RequestValidationError(
             [
