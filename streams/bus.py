@@ -90,6 +90,13 @@ class Subscriber:
                 self._waiter = None
         return self._queue.popleft()
 
+    def drain(self) -> list[Event]:
+        """Take every event already queued, without waiting (for one write of many)."""
+        drained = list(self._replay)
+        drained += self._queue
+        self._queue.clear()
+        return drained
+
     def offer(self, event: Event) -> bool:
         """Queue ``event``; False if that would overflow: the subscriber then ends at once."""
         if len(self._queue) >= self._maxsize:

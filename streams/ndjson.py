@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 import orjson
 
 from service.model import Task, task_json
-from streams.bus import EventBus, EventFilter
+from streams.bus import Event, EventBus, EventFilter
 
 NDJSON = "application/x-ndjson"
 CHUNK_TASKS = 256
@@ -57,4 +57,8 @@ async def watch(
             await asyncio.sleep(0)
         yield b'{"type":"synced"}\n'
         async for event in subscriber:
-            yield b'{"type":"%s","id":%d,"task":%s}\n' % (event.name.encode(), event.id, event.data)
+            yield b"".join(map(_event_line, [event, *subscriber.drain()]))
+
+
+def _event_line(event: Event) -> bytes:
+    return b'{"type":"%s","id":%d,"task":%s}\n' % (event.name.encode(), event.id, event.data)
