@@ -106,6 +106,20 @@ async def test_replay_is_filtered_too() -> None:
         assert [e.id async for e in subscriber] == [1, 3]
 
 
+async def test_drain_takes_the_rest_of_the_replay_then_everything_queued_in_order() -> None:
+    bus = new_bus()
+    for n in range(3):
+        publish(bus, f"t{n}")
+    async with bus.subscribe(after=0) as subscriber:
+        publish(bus, "t3")
+        publish(bus, "t4")
+        first = await take(subscriber, 1)
+        assert [e.id for e in first + subscriber.drain()] == [1, 2, 3, 4, 5]
+        assert subscriber.drain() == []
+        publish(bus, "t5")
+        assert [e.id for e in await take(subscriber, 1)] == [6]  # iteration goes on after it
+
+
 @pytest.mark.parametrize(
     ("after", "resync", "replayed"),
     [
