@@ -4,8 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
+CHROMIUM_PATH ?= /usr/bin/chromium
 
-.PHONY: run test lint typecheck pytest clean
+UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json -type f 2>/dev/null)
+
+.PHONY: run test lint typecheck pytest ui-build ui-test e2e bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +23,24 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[bench]'
+	touch $@ $(VENV)/.installed
+
+# The web UI: installed exactly as the lock file says, rebuilt when a source is newer than the build.
+ui/node_modules/.package-lock.json: ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund
+	touch $@
+
+ui/dist/index.html: ui/node_modules/.package-lock.json $(UI_SOURCES)
+	cd ui && npm run build
+
+# `make run` serves the API without Node too: `/` then says how to build the UI.
+ui-build:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory ui/dist/index.html; \
+	else echo "make: npm not found; serving the API without the web UI (it needs Node.js >= 20)"; fi
+
+run: $(VENV)/.installed ui-build
 	$(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --no-access-log
 
 lint: $(VENV)/.installed-dev
@@ -33,7 +53,23 @@ typecheck: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest --cov --cov-report=term-missing
 
-test: lint typecheck pytest
+ui-test: ui/node_modules/.package-lock.json
+	cd ui && npm run typecheck && npm test
+
+# Browser tests drive Debian's Chromium (Playwright's own browser download is not used).
+$(CHROMIUM_PATH):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+e2e: $(VENV)/.installed ui/dist/index.html | $(CHROMIUM_PATH)
+	cd ui && CHROMIUM_PATH=$(CHROMIUM_PATH) npx playwright test
+
+test: lint typecheck pytest ui-test e2e
+
+# Benchmarks, by hand: a few minutes; rewrites the table in bench/RESULTS.md.
+bench: $(VENV)/.installed-bench
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov *.egg-info
+	rm -rf ui/node_modules ui/dist ui/test-results
