@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import signal
+import tomllib
 
 import httpx
 import pytest
 
-from tests.processes import spawn
+from tests.processes import ROOT, spawn
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
@@ -28,3 +29,26 @@ def test_serves_the_api_and_stops_on_sigterm(server: str) -> None:
         log = process.stderr.read().decode()
     assert "Application shutdown complete" in log or "Shutting down: Master" in log
     assert '"POST /tasks" 202' in log  # Taskwire's own access line
+
+
+def test_the_container_image_copies_every_package_and_module_pyproject_installs() -> None:
+    # There is no Docker engine to build the image with here; this keeps its COPY lines in
+    # step with the packaging, the one thing that drifts when a module is added.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    setuptools = pyproject["tool"]["setuptools"]
+    needed = {f"{name}/" for name in setuptools["packages"]}
+    needed |= {f"{name}.py" for name in setuptools["py-modules"]}
+    needed |= {"pyproject.toml", "README.md", "gunicorn.conf.py"}
+    copied = {
+        source
+        for line in (ROOT / "Dockerfile").read_text().splitlines()
+        if line.startswith("COPY ") and "--from" not in line
+        for source in line.split()[1:-1]
+    }
+    assert needed <= copied, f"the Dockerfile does not copy {sorted(needed - copied)}"
+    ignored = {
+        line.strip().rstrip("/")
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
+    assert not {name.rstrip("/") for name in needed} & ignored
