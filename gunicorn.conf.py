@@ -7,6 +7,12 @@ the rate limiter sees as the client address (default: only a proxy on this host)
 
 import os
 
+from service.settings import load_settings
+
+# Settings are checked here, in the master, before any worker starts: a worker that exits on a
+# bad TASKWIRE_* value is only restarted by the master, again and again, instead of stopping.
+load_settings()
+
 wsgi_app = "asgi:app"
 worker_class = "uvicorn_worker.UvicornWorker"
 

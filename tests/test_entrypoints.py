@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 import tomllib
 
 import httpx
 import pytest
 
-from tests.processes import ROOT, spawn
+from tests.processes import ROOT, command, free_port, spawn
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
@@ -52,3 +54,15 @@ def test_the_container_image_copies_every_package_and_module_pyproject_installs(
         if line.strip() and not line.startswith("#")
     }
     assert not {name.rstrip("/") for name in needed} & ignored
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
+def test_a_bad_setting_stops_the_process_with_a_message_naming_it(server: str) -> None:
+    port = free_port()
+    env = {**os.environ, "TASKWIRE_MAX_QUEUE": "-1", "PORT": str(port)}
+    finished = subprocess.run(
+        command(server, port), cwd=ROOT, env=env, capture_output=True, text=True, timeout=20
+    )
+    assert finished.returncode != 0
+    assert "TASKWIRE_MAX_QUEUE" in finished.stderr
+    assert "Booting worker" not in finished.stderr  # gunicorn stops before starting any
