@@ -12,6 +12,10 @@ JSON bytes in one pass. Errors are FastAPI's ``RequestValidationError`` with Fas
 locations, so they are answered exactly as before. Supported, and checked when the route is
 built: ``Request`` parameters, dependencies that take only the request, path/query/header
 parameters, one JSON body, and endpoints that return a ``Response``.
+
+A GET route also answers HEAD, as HTTP requires and as Starlette's own routes do: the same
+status and headers, no body. A streaming body is never started, so a HEAD of ``/events``
+answers at once instead of holding a subscription open.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from fastapi.routing import APIRoute
 from pydantic import TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Receive, Scope, Send
 from typing_extensions import TypedDict
 
@@ -42,14 +47,40 @@ class LeanRoute(APIRoute):
         # Not FastAPI's request_response: its exit stacks serve dependencies with yield.
         async def app(scope: Scope, receive: Receive, send: Send) -> None:
             response = await handler(Request(scope, receive, send))
-            await response(scope, receive, send)
+            if scope["method"] == "HEAD":
+                await _head(response, send)
+            else:
+                await response(scope, receive, send)
 
         self.app = app
+
+    # HEAD is answered wherever GET is, but kept out of ``methods``: the OpenAPI document
+    # lists operations, and HEAD is implied by GET.
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if self._is_head(scope):
+            return super().matches({**scope, "method": "GET"})
+        return super().matches(scope)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._is_head(scope):
+            await self.app(scope, receive, send)
+        else:
+            await super().handle(scope, receive, send)
+
+    def _is_head(self, scope: Scope) -> bool:
+        is_head = scope["type"] == "http" and scope["method"] == "HEAD"
+        return is_head and "GET" in (self.methods or ())
 
     def get_route_handler(self) -> Handler:
         return _lean_handler(
             self.dependant, self.body_field.field_info if self.body_field else None
         )
+
+
+async def _head(response: Response, send: Send) -> None:
+    start = {"type": "http.response.start", "status": response.status_code}
+    await send({**start, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _lean_handler(dependant: Dependant, body_info: Any) -> Handler:

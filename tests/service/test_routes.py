@@ -256,9 +256,39 @@ async def test_unknown_paths_are_404_and_wrong_methods_405(client: httpx.AsyncCl
     assert_problem(await client.get("/nope"), 404)
     response = await client.put("/tasks")
     assert_problem(response, 405)
-    assert response.headers["allow"] == "GET, POST"  # both routes of the path, not the first
+    assert response.headers["allow"] == "GET, HEAD, POST"  # every route of the path
     response = await client.post(f"/tasks/{UNKNOWN_ID}")
-    assert response.headers["allow"] == "DELETE, GET"
+    assert response.headers["allow"] == "DELETE, GET, HEAD"
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        pytest.param("/healthz", 200, id="health"),
+        pytest.param("/task-types", 200, id="task-types"),
+        pytest.param("/tasks", 200, id="list"),
+        pytest.param(f"/tasks/{UNKNOWN_ID}", 404, id="unknown-task"),
+        pytest.param("/tasks/not-a-uuid", 400, id="bad-id"),
+    ],
+)
+async def test_head_answers_like_get_without_a_body(
+    client: httpx.AsyncClient, path: str, status: int
+) -> None:
+    got, head = await client.get(path), await client.head(path)
+    assert (head.status_code, head.content) == (status, b"")
+    assert got.status_code == status
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers.get("content-length") == got.headers.get("content-length")
+
+
+async def test_head_of_a_stream_answers_at_once_and_subscribes_to_nothing(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    task = await submit(client)
+    for path in ("/events", f"/tasks/{task['task_id']}/events", "/tasks?watch=true"):
+        response = await client.head(path)
+        assert (response.status_code, response.content) == (200, b"")
+    assert engine_of(app).bus.subscriber_count == 0
 
 
 BAD_BODIES: list[Any] = [
