@@ -1,8 +1,8 @@
 """The app factory: builds every long-lived object from settings and wires the ASGI stack.
 
-Request path, outermost first: CORS, request id, access log, error classification, rate
-limiting, body limit, then FastAPI's router. So a 429 or a 500 still carries CORS headers
-and a request id, and is logged.
+Request path, outermost first: request id, access log, CORS, error classification, rate
+limiting, body limit, then FastAPI's router. So every answer, a CORS preflight's too, carries
+a request id and is logged, and a 429 or a 500 still carries CORS headers.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from typing import Any
 from fastapi import FastAPI
 from sse_starlette.sse import AppStatus
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from middleware.accesslog import AccessLogMiddleware
 from middleware.bodylimit import BodyLimitMiddleware
+from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.ratelimit import RateLimitMiddleware, SlidingWindowLimiter
 from middleware.requestid import RequestIdMiddleware
@@ -144,7 +144,7 @@ def create_app(
 
 
 def _middleware(settings: Settings, limiter: SlidingWindowLimiter | None) -> list[Middleware]:
-    stack = []
+    stack = [Middleware(RequestIdMiddleware), Middleware(AccessLogMiddleware)]
     if settings.cors_origins:
         stack.append(
             Middleware(
@@ -155,11 +155,7 @@ def _middleware(settings: Settings, limiter: SlidingWindowLimiter | None) -> lis
                 expose_headers=EXPOSED_HEADERS,
             )
         )
-    stack += [
-        Middleware(RequestIdMiddleware),
-        Middleware(AccessLogMiddleware),
-        Middleware(ErrorMiddleware),
-    ]
+    stack.append(Middleware(ErrorMiddleware))
     if limiter is not None:
         stack.append(
             Middleware(
