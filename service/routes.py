@@ -12,6 +12,7 @@ from service import schemas
 from service.engine import Engine
 from service.metrics import render_metrics
 from service.model import Task, TaskStatus, task_json
+from service.negotiation import preferred
 from service.routing import LeanRoute
 from service.settings import Settings
 from service.tasktypes import TASK_TYPES, SubmissionUnion, TaskTypeName
@@ -44,6 +45,10 @@ NDJSON_LINE = {
     "anyOf": [{"$ref": "#/components/schemas/Task"}, {"$ref": "#/components/schemas/WatchLine"}]
 }
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+JSON = "application/json"
+LIST_TYPES = (JSON, NDJSON)
+"""The representations of ``GET /tasks``, the default first."""
+VARY = {"Vary": "Accept"}
 SSE_EVENT = {
     "type": "object",
     "properties": {
@@ -76,11 +81,11 @@ def statuses_of(status: str | None) -> frozenset[TaskStatus]:
 
 def task_response(task: Task, status_code: int = 200, *, created: bool = False) -> Response:
     headers = {"Location": f"/tasks/{task.task_id}"} if created else None
-    return Response(task_json(task), status_code, headers, media_type="application/json")
+    return Response(task_json(task), status_code, headers, media_type=JSON)
 
 
 def json_response(content: Any) -> Response:
-    return Response(orjson.dumps(content), media_type="application/json")
+    return Response(orjson.dumps(content), media_type=JSON)
 
 
 LOCATION = {"Location": {"description": "the task's URL", "schema": {"type": "string"}}}
@@ -195,9 +200,9 @@ def build_router(settings: Settings) -> APIRouter:
             lines = watch(engine.bus, event_filter, select, keep)
             return StreamingResponse(lines, media_type=NDJSON, headers=STREAM_HEADERS)
         tasks = select()
-        if NDJSON in request.headers.get("accept", ""):
-            return StreamingResponse(ndjson_lines(tasks, keep), media_type=NDJSON)
-        return StreamingResponse(json_array(tasks, keep), media_type="application/json")
+        if preferred(request.headers.get("accept"), LIST_TYPES) == NDJSON:
+            return StreamingResponse(ndjson_lines(tasks, keep), media_type=NDJSON, headers=VARY)
+        return StreamingResponse(json_array(tasks, keep), media_type=JSON, headers=VARY)
 
     @router.delete(
         "/tasks/{task_id}",

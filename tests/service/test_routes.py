@@ -162,6 +162,23 @@ async def test_list_as_ndjson(client: httpx.AsyncClient) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("accept", "media_type"),
+    [
+        pytest.param(None, "application/json", id="default"),
+        pytest.param("application/x-ndjson;q=0.5, application/json", "application/json", id="q"),
+        pytest.param("application/json;q=0, */*", "application/x-ndjson", id="json-refused"),
+    ],
+)
+async def test_the_list_representation_follows_accept_and_says_it_varies(
+    client: httpx.AsyncClient, accept: str | None, media_type: str
+) -> None:
+    await submit(client)
+    response = await client.get("/tasks", headers={"accept": accept} if accept else {})
+    assert response.headers["content-type"] == media_type
+    assert response.headers["vary"] == "Accept"
+
+
 async def test_a_long_list_is_one_valid_array(make_app: Callable[..., FastAPI]) -> None:
     app = make_app(max_queue=1000)  # workers not started: all stay queued
     async with client_for(app) as client:
