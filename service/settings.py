@@ -16,6 +16,10 @@ def _split_commas(value: object) -> object:
     return value
 
 
+def _lower(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     """The validated configuration. Field names carry units; aliases are the environment names."""
 
@@ -42,8 +46,8 @@ class Settings(BaseSettings):
     )
     ui_dir: Path | None = Field(None, alias="TASKWIRE_UI_DIR")
     """The built web UI; by default ``ui/dist`` next to the code."""
-    log_level: Literal["debug", "info", "warning", "error"] = Field(
-        "info", alias="TASKWIRE_LOG_LEVEL"
+    log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = (
+        Field("info", alias="TASKWIRE_LOG_LEVEL")
     )
 
 

@@ -12,10 +12,11 @@ import asyncio
 import itertools
 import math
 import random
-from collections.abc import AsyncIterator, Callable
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args
+from collections.abc import AsyncIterator, Callable, Sequence
+from fractions import Fraction
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model, model_validator
 
 from service.model import Priority
 
@@ -72,6 +73,14 @@ class ComputeSum(Params):
     task_type = "compute_sum"
     duration_s = (5.0, 15.0)
     numbers: list[FiniteNumber] = Field(min_length=1, max_length=10_000)
+
+    @model_validator(mode="after")
+    def _sum_is_a_number(self) -> Self:
+        try:
+            exact_sum(self.numbers)
+        except OverflowError:
+            raise ValueError("the sum of these numbers is beyond a 64-bit float") from None
+        return self
 
     def size(self) -> float:
         return (len(self.numbers) - 1) / 9_999
@@ -140,7 +149,7 @@ class UnstableTask(Params):
 
     task_type = "unstable_task"
     duration_s = (5.0, 10.0)
-    failure_rate: float = Field(0.5, ge=0, le=1)
+    failure_rate: float = Field(0.5, ge=0, le=1, allow_inf_nan=False)
 
     def size(self) -> float:
         return self.failure_rate
@@ -235,7 +244,7 @@ async def perform(params: Params, work: Work, rng: random.Random) -> Any:
         case ComputeSum(numbers=numbers):
             async for _ in work.steps(10):
                 pass
-            total = math.fsum(numbers)
+            total = exact_sum(numbers)
             return {"sum": int(total) if total.is_integer() and abs(total) < 2**53 else total}
         case GenerateReport(title=title, sections=sections):
             parts = [title, "=" * len(title)]
@@ -267,6 +276,14 @@ async def perform(params: Params, work: Work, rng: random.Random) -> Any:
             return {"ok": True}
         case _:
             raise TypeError(f"no work defined for {type(params).__name__}")
+
+
+def exact_sum(numbers: Sequence[float]) -> float:
+    """The correctly rounded sum; OverflowError only if the sum itself is beyond a float."""
+    try:
+        return math.fsum(numbers)
+    except OverflowError:  # a partial sum overflowed, but the whole may still fit
+        return float(sum(map(Fraction, numbers)))
 
 
 _LOREM = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor."

@@ -64,5 +64,5 @@ def test_a_bad_setting_stops_the_process_with_a_message_naming_it(server: str) -
         command(server, port), cwd=ROOT, env=env, capture_output=True, text=True, timeout=20
     )
     assert finished.returncode != 0
-    assert "TASKWIRE_MAX_QUEUE" in finished.stderr
+    assert "invalid setting TASKWIRE_MAX_QUEUE='-1'" in finished.stderr
     assert "Booting worker" not in finished.stderr  # gunicorn stops before starting any

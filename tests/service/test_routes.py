@@ -346,6 +346,11 @@ BAD_BODIES: list[Any] = [
         "parameters.numbers.0",
         id="nan",
     ),
+    pytest.param(
+        b'{"task_type": "compute_sum", "parameters": {"numbers": [1e308, 1e308]}}',
+        "parameters",
+        id="sum-beyond-a-float",
+    ),
 ]
 
 
