@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -68,8 +69,9 @@ def classify(exc: Exception, scope: Scope) -> Problem:
             return Problem(400, _summary(errors), errors=errors)
         case HTTPException(status_code=404):
             return Problem(404, f"nothing is served at {scope['path']}")
-        case HTTPException(status_code=405):
-            allow = ", ".join(_allowed_methods(scope))
+        case HTTPException(status_code=405, headers=headers):
+            # Where no route of the path has methods (a mount), the app below named them.
+            allow = ", ".join(_allowed_methods(scope)) or (headers or {}).get("Allow", "")
             return Problem(405, f"{scope['method']} is not allowed here", headers={"Allow": allow})
         case HTTPException(status_code=status, detail=detail, headers=headers):
             return Problem(status, detail, headers=headers or {})
@@ -106,6 +108,9 @@ class ErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
+        except ClientDisconnect:
+            # Gone before its body was read: nobody to answer, and nothing went wrong here.
+            logger.info("%s %s: the client left mid-request", scope["method"], scope["path"])
         except Exception as exc:
             problem = classify(exc, scope)
             if problem.status >= 500 and problem.status != 503:
@@ -135,7 +140,7 @@ def _field_error(error: Mapping[str, Any]) -> dict[str, Any]:
 def _allowed_methods(scope: Scope) -> list[str]:
     # Starlette's 405 lists only the methods of the first route whose path matched, but
     # GET /tasks and POST /tasks are two routes; Allow must name every method of the path.
-    routes = scope["app"].routes
+    routes = [route for route in scope["app"].routes if getattr(route, "methods", None)]
     return [
         method
         for method in _METHODS

@@ -129,6 +129,8 @@ def create_app(
         lifespan=lifespan,
         middleware=_middleware(settings, limiter),
         redoc_url=None,
+        # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
+        redirect_slashes=False,
     )
     app.state.engine = engine
     app.state.cleanup = cleanup

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -42,6 +43,12 @@ class HashedAssets(StaticFiles):
         response = super().file_response(full_path, stat_result, scope, status_code)
         response.headers["Cache-Control"] = IMMUTABLE
         return response
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        # Starlette refuses other methods with a bare 405; an answer must say what is allowed.
+        if scope["method"] not in ("GET", "HEAD"):
+            raise HTTPException(405, headers={"Allow": "GET, HEAD"})
+        return await super().get_response(path, scope)
 
     async def check_config(self) -> None:
         # Starlette fails every request while the directory is missing; the bundle may well be

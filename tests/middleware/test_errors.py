@@ -7,6 +7,7 @@ import pytest
 from fastapi.exceptions import RequestValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
@@ -159,3 +160,21 @@ async def test_other_scopes_pass_straight_through() -> None:
 
     await ErrorMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"]
+
+
+async def test_a_client_that_leaves_mid_request_gets_no_answer_and_no_error_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def reads_the_body(scope: Scope, receive: Receive, send: Send) -> None:
+        await Request(scope, receive).body()  # receive() says the client has gone
+
+    logger = logging.getLogger("taskwire.errors")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.INFO, logger="taskwire.errors"):
+            sent = await run(reads_the_body)
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert sent == []
+    assert {r.levelname for r in caplog.records} == {"INFO"}
+    assert "left mid-request" in caplog.text

@@ -271,6 +271,8 @@ async def test_unknown_tasks_are_404(client: httpx.AsyncClient, method: str, pat
 
 async def test_unknown_paths_are_404_and_wrong_methods_405(client: httpx.AsyncClient) -> None:
     assert_problem(await client.get("/nope"), 404)
+    for path in ("/tasks/", "/healthz/", f"/tasks/{UNKNOWN_ID}/"):  # not redirected
+        assert_problem(await client.get(path, headers={"host": "elsewhere.example"}), 404)
     response = await client.put("/tasks")
     assert_problem(response, 405)
     assert response.headers["allow"] == "GET, HEAD, POST"  # every route of the path

@@ -53,3 +53,17 @@ async def test_the_ui_is_not_in_the_api_document(make_app: Callable[..., FastAPI
     async with client_for(make_app()) as client:
         paths = (await client.get("/openapi.json")).json()["paths"]
     assert "/" not in paths and not any(p.startswith("/assets") for p in paths)
+
+
+async def test_other_methods_on_the_ui_are_405_saying_what_is_allowed(
+    make_app: Callable[..., FastAPI], tmp_path: Path
+) -> None:
+    build(tmp_path)
+    async with client_for(make_app(ui_dir=tmp_path)) as client:
+        asset = await client.put("/assets/app-3f9a.js")
+        page = await client.post("/")
+        head = await client.head("/assets/app-3f9a.js")
+    assert asset.status_code == 405 and asset.headers["allow"] == "GET, HEAD"
+    assert asset.headers["content-type"] == "application/problem+json"
+    assert page.status_code == 405 and page.headers["allow"] == "GET, HEAD"
+    assert head.status_code == 200
