@@ -39,11 +39,17 @@ LastEventId = Annotated[
     int | None, Query(ge=0, description="resume after this event id (Last-Event-ID wins)")
 ]
 LastEventIdHeader = Annotated[
-    int | None, Header(alias="Last-Event-ID", ge=0, description="sent by EventSource")
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        description="sent by EventSource; one that is not an event id gets a `resync`",
+    ),
 ]
 NDJSON_LINE = {
     "anyOf": [{"$ref": "#/components/schemas/Task"}, {"$ref": "#/components/schemas/WatchLine"}]
 }
+MAX_ID_DIGITS = 19
+"""Event ids are microseconds since the epoch: 16 digits now, and within a signed 64-bit int."""
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 JSON = "application/json"
 LIST_TYPES = (JSON, NDJSON)
@@ -73,6 +79,21 @@ SSE_DOC = {
     "`resync` (data `{}`) says events were missed. The stream starts with `retry: 3000` "
     "and sends a comment heartbeat.",
 }
+
+
+def resume_point(query: int | None, header: str | None) -> tuple[int | None, bool]:
+    """Where a reconnecting client left off, and whether it sent a position it cannot have.
+
+    The header (sent by EventSource itself) wins over the query. A header that is not an event
+    id is not refused: a 400 would make EventSource give up for good, so it is taken as a
+    position too old to resume from, and answered with a ``resync``.
+    """
+    if header is None:
+        return query, False
+    header = header.strip()
+    if header.isascii() and header.isdigit() and len(header) <= MAX_ID_DIGITS:
+        return int(header), False
+    return None, True
 
 
 def statuses_of(status: str | None) -> frozenset[TaskStatus]:
@@ -242,11 +263,12 @@ def build_router(settings: Settings) -> APIRouter:
             task_types=frozenset({task_type} if task_type else ()),
             statuses=statuses_of(status),
         )
-        after = last_event_id if last_event_id_header is None else last_event_id_header
+        after, lost = resume_point(last_event_id, last_event_id_header)
         return event_stream(
             engine.bus,
             event_filter,
             after=after,
+            lost=lost,
             heartbeat_s=settings.heartbeat_s,
             send_timeout_s=settings.send_timeout_s,
         )
@@ -268,7 +290,7 @@ def build_router(settings: Settings) -> APIRouter:
         last_event_id_header: LastEventIdHeader = None,
     ) -> Response:
         task = engine.store.get(str(task_id))
-        after = last_event_id if last_event_id_header is None else last_event_id_header
+        after, _ = resume_point(last_event_id, last_event_id_header)
         seen_the_end = (
             after is not None
             and task.status.is_finished

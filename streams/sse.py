@@ -21,7 +21,6 @@ TERMINAL = frozenset({"task.completed", "task.failed", "task.cancelled", "task.e
 """After one of these, a task has nothing more to say (until someone retries it)."""
 
 _RETRY = b"retry: %d\n\n" % RETRY_MS
-_RESYNC = b"event: resync\ndata: {}\n\n"
 
 
 def frame(event_id: int, name: str, data: bytes) -> bytes:
@@ -33,16 +32,30 @@ def event_stream(
     event_filter: EventFilter,
     *,
     after: int | None,
+    lost: bool = False,
     heartbeat_s: float,
     send_timeout_s: float,
 ) -> EventSourceResponse:
-    """Every event matching ``event_filter``; first those after ``after``, if it is given."""
+    """Every event matching ``event_filter``; first those after ``after``, if it is given.
+
+    ``lost`` says the client sent a resume point that is not an event id: like one older than
+    the buffer, it is answered with a ``resync``.
+
+    The stream opens with the id it starts from (an ``id:`` line with no data sets the
+    client's last event id without firing an event), so a client whose connection drops
+    before the first event it wants resumes from there instead of from nothing.
+    """
 
     async def frames() -> AsyncIterator[bytes]:
         async with bus.subscribe(event_filter, after=after) as subscriber:
-            yield _RETRY
-            if subscriber.resync:
-                yield _RESYNC
+            # Read with no await since subscribing: every later event reaches the subscriber.
+            start = bus.last_id
+            if subscriber.resync or lost:
+                yield _RETRY + b"event: resync\nid: %d\ndata: {}\n\n" % start
+            elif after is None:
+                yield _RETRY + b"id: %d\n\n" % start
+            else:
+                yield _RETRY  # the client already holds its resume point
             async for event in subscriber:
                 # Whatever queued up meanwhile goes out in the same write: under load a
                 # subscriber catches up in a few sends instead of one per event.

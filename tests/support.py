@@ -146,11 +146,11 @@ async def sse(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
 
 
 async def take_events(events: AsyncIterator[dict[str, str]], n: int) -> list[dict[str, str]]:
-    """The next ``n`` events with an ``id`` (heartbeats and retry lines are skipped)."""
+    """The next ``n`` task events (heartbeats, ``retry`` and bare ``id`` lines are skipped)."""
     taken: list[dict[str, str]] = []
     async with asyncio.timeout(FAILSAFE_S):
         async for event in events:
-            if "id" in event:
+            if event.get("event", "").startswith("task."):
                 taken.append(event)
                 if len(taken) == n:
                     break

@@ -46,7 +46,7 @@ async def test_a_task_lifecycle_arrives_in_order_with_increasing_ids(
         assert response.headers["x-accel-buffering"] == "no"
         events = sse(response)
         assert await anext(events) == {"retry": "3000"}
-        await until(lambda: engine_of(app).bus.subscriber_count == 1)
+        assert await anext(events) == {"id": str(engine_of(app).bus.last_id)}
         task_id = await submit(client)
         received = await take_events(events, 3)
     statuses = [e["event"] for e in received if e["event"] != "task.progress"]
@@ -110,7 +110,7 @@ async def test_resume_replays_every_event_after_the_id_with_no_gap_or_duplicate_
     assert [int(e["id"]) for e in received] == list(range(resume_after + 1, bus.last_id + 1))
 
 
-async def test_the_header_wins_over_the_query_and_bad_ids_are_400(
+async def test_the_header_wins_over_the_query_and_a_bad_query_id_is_400(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = live
@@ -122,10 +122,44 @@ async def test_the_header_wins_over_the_query_and_bad_ids_are_400(
     ) as response:
         [event] = await take_events(sse(response), 1)
     assert int(event["id"]) == latest  # not a resync from 0
-    for bad in ({"headers": {"Last-Event-ID": "x"}}, {"params": {"last_event_id": -1}}):
-        response = await client.get("/events", **bad)  # type: ignore[arg-type]
+    for bad in ("-1", "x", "1.5"):
+        response = await client.get("/events", params={"last_event_id": bad})
         assert response.status_code == 400
         assert response.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "header", ["x", "-1", "", "1" * 5000, b"\xb2"], ids=["word", "negative", "empty", "huge", "²"]
+)
+async def test_a_last_event_id_header_that_is_no_event_id_gets_a_resync_not_a_refusal(
+    live: tuple[FastAPI, httpx.AsyncClient], header: str | bytes
+) -> None:
+    # EventSource gives up for good on a 400; a resync keeps it, and tells it to reload.
+    app, client = live
+    await finished(engine_of(app), await submit(client))  # nothing more happens meanwhile
+    async with client.stream("GET", "/events", headers={"Last-Event-ID": header}) as response:
+        assert response.status_code == 200
+        events = sse(response)
+        assert await anext(events) == {"retry": "3000"}
+        resync = await anext(events)
+    assert resync == {"event": "resync", "id": str(engine_of(app).bus.last_id), "data": "{}"}
+
+
+async def test_the_stream_opens_with_its_position_so_a_quick_reconnect_misses_nothing(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = live
+    params = {"task_type": "generate_report"}  # nothing matches until the client has left
+    async with client.stream("GET", "/events", params=params) as response:
+        events = sse(response)
+        assert await anext(events) == {"retry": "3000"}
+        position = (await anext(events))["id"]  # an id with no data: no event fires
+    await submit(client)
+    missed = await submit(client, {"task_type": "generate_report", "parameters": {"title": "t"}})
+    headers = {"Last-Event-ID": position}  # what EventSource sends when it reconnects
+    async with client.stream("GET", "/events", params=params, headers=headers) as response:
+        [event] = await take_events(sse(response), 1)
+    assert (event["event"], orjson.loads(event["data"])["task_id"]) == ("task.queued", missed)
 
 
 async def test_an_id_older_than_the_buffer_gets_one_resync_then_live_events(
@@ -139,7 +173,12 @@ async def test_an_id_older_than_the_buffer_gets_one_resync_then_live_events(
         async with client.stream("GET", "/events", params={"last_event_id": 1}) as response:
             events = sse(response)
             assert await anext(events) == {"retry": "3000"}
-            assert await anext(events) == {"event": "resync", "data": "{}"}
+            resync = await anext(events)
+            assert resync == {
+                "event": "resync",
+                "id": str(engine_of(app).bus.last_id),
+                "data": "{}",
+            }
             task_id = await submit(client)
             [live_event] = await take_events(events, 1)
     assert orjson.loads(live_event["data"])["task_id"] == task_id
@@ -156,6 +195,7 @@ async def test_a_heartbeat_comment_keeps_an_idle_stream_alive(
     ):
         events = sse(response)
         assert await anext(events) == {"retry": "3000"}
+        assert "id" in await anext(events)
         async with asyncio.timeout(5):
             heartbeat = await anext(events)
     assert heartbeat["comment"].startswith("ping")
