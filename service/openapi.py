@@ -57,6 +57,8 @@ def _not_nullable(schema: dict[str, Any]) -> None:
 
 def _describe_errors(responses: dict[str, Any]) -> None:
     responses.pop("422", None)
+    # Every route: the body limit is checked before routing, whatever the method.
+    responses.setdefault("413", {"description": "Body over TASKWIRE_MAX_BODY"})
     responses.setdefault("500", {"description": "Unexpected error (logged with its request id)"})
     for status, response in responses.items():
         if status.startswith(("4", "5")):
