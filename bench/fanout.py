@@ -33,7 +33,8 @@ class Subscriber:
                 chunk = await next_chunk(reader)
                 now = time.time()
                 for frame in chunk.split(b"\n\n"):
-                    if frame.startswith(b"id: "):
+                    # Task events only: not the bare "id:" the stream opens with, nor pings.
+                    if frame.startswith(b"id: ") and b"\nevent: task." in frame:
                         first_newline = frame.index(b"\n")
                         event_id = int(frame[4:first_newline])
                         self.received.append((event_id, now))

@@ -27,7 +27,7 @@ class Waiter(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        transport.write(f"GET {self.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+        self.transport.write(f"GET {self.path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data

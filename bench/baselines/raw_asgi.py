@@ -30,8 +30,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         task = orjson.dumps({"task_id": task_id, "status": "queued", **submitted})
         TASKS[task_id] = task
         await respond(send, 202, task)
-    elif method == "GET" and path.startswith("/tasks/") and (task := TASKS.get(path[7:])):
-        await respond(send, 200, task)
+    elif method == "GET" and path.startswith("/tasks/") and (found := TASKS.get(path[7:])):
+        await respond(send, 200, found)
     elif path == "/healthz":
         await respond(send, 200, b'{"status":"ok"}')
     else:
