@@ -25,6 +25,18 @@ PYTHON = sys.executable
 QUIET = {"TASKWIRE_LOG_LEVEL": "warning"}
 """Benchmarks measure serving, not writing a log line per request to a terminal."""
 
+_CPUS = sorted(os.sched_getaffinity(0))
+SERVER_CPUS = set(_CPUS[:1])
+"""The server under test runs on a CPU of its own (uvicorn serves on one thread anyway) and
+every load generator (wrk, the asyncio clients, py-spy) on the others, so that the client's
+work never steals the server's time; every contender is measured the same way."""
+CLIENT_CPUS = set(_CPUS[1:]) or SERVER_CPUS
+
+
+def pin_to_client_cpus() -> None:
+    """Move this process, and so every process it starts later, off the server's CPU."""
+    os.sched_setaffinity(0, CLIENT_CPUS)
+
 
 @dataclass(frozen=True)
 class Server:
@@ -50,7 +62,12 @@ def serve(app: str = "asgi:app", ready: str = "/healthz", **env: str) -> Iterato
     port = free_port()
     command = [PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
     command += ["--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **QUIET, **env})
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, **QUIET, **env},
+        preexec_fn=lambda: os.sched_setaffinity(0, SERVER_CPUS),
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from bench.common import Server, chunks, next_chunk, percentile, request, serve
+from bench.common import Server, chunks, next_chunk, percentile, pin_to_client_cpus, request, serve
 
 STAMPS = {"task.queued": "created_at", "task.processing": "started_at"}
 
@@ -141,6 +141,7 @@ async def _until_done(reference: Subscriber, tasks: int) -> None:
 
 
 if __name__ == "__main__":
+    pin_to_client_cpus()
     import uvloop
 
     print(uvloop.run(measure()))

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import Server, median, serve
+from bench.common import Server, median, pin_to_client_cpus, serve
 
 HERE = Path(__file__).parent
 BODY = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2, 3, 4.5]}}
@@ -102,6 +102,7 @@ def measure(rounds: int = 3, seconds: float = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    pin_to_client_cpus()
     import json
 
     print(json.dumps(measure(rounds=1, seconds=3), indent=2))

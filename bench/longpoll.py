@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import orjson
 
-from bench.common import Server, percentile, request, serve, timestamp
+from bench.common import Server, percentile, pin_to_client_cpus, request, serve, timestamp
 
 
 class Waiter(asyncio.Protocol):
@@ -92,6 +92,7 @@ async def _until_subscribed(server: Server, count: int) -> None:
 
 
 if __name__ == "__main__":
+    pin_to_client_cpus()
     import uvloop
 
     for _ in range(3):

@@ -9,7 +9,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import PYTHON, serve
+from bench.common import PYTHON, pin_to_client_cpus, serve
 from bench.http import HIGH_LIMIT, a_task_id, drained
 
 HERE = Path(__file__).parent
@@ -73,6 +73,7 @@ def measure(seconds: float = 5) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    pin_to_client_cpus()
     import json
 
     print(json.dumps(measure(), indent=2))

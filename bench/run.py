@@ -15,7 +15,7 @@ from typing import Any
 import uvloop
 
 from bench import fanout, http, longpoll, profile, store
-from bench.common import machine
+from bench.common import SERVER_CPUS, machine, pin_to_client_cpus
 
 RESULTS = Path(__file__).parent / "RESULTS.md"
 RAW = Path(__file__).parent / "results" / "latest.json"
@@ -183,7 +183,9 @@ def report(results: dict[str, Any], command: str) -> str:
             START,
             f"Measured {results['date']} with `{command}` ({rounds['rounds']} alternating rounds",
             f"of {rounds['seconds']:g} s per figure, `wrk -t1 -c64`, every server under",
-            "`uvicorn --no-access-log` with uvloop and httptools, Taskwire at log level warning).",
+            "`uvicorn --no-access-log` with uvloop and httptools, Taskwire at log level warning;",
+            f"servers pinned to CPU {', '.join(map(str, sorted(SERVER_CPUS)))}, every client to",
+            "the other).",
             "",
             f"Machine: {machine_line}.",
             "",
@@ -213,9 +215,10 @@ def report(results: dict[str, Any], command: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=4)
     args = parser.parse_args()
+    pin_to_client_cpus()
     results: dict[str, Any] = {
         "date": datetime.date.today().isoformat(),
         "machine": machine(),

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from bench.common import Server, rss_kib, serve
+from bench.common import Server, pin_to_client_cpus, rss_kib, serve
 
 
 def submit_many(server: Server, count: int) -> None:
@@ -101,6 +101,7 @@ async def measure(count: int = 100_000) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    pin_to_client_cpus()
     import uvloop
 
     print(uvloop.run(measure()))

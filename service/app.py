@@ -131,6 +131,9 @@ def create_app(
         redoc_url=None,
         # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
         redirect_slashes=False,
+        # Taskwire's metrics are Prometheus (/metrics) and its access log its own; FastAPI's
+        # OpenTelemetry hooks would look for a provider on every request that nobody set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.engine = engine
     app.state.cleanup = cleanup
