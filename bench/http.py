@@ -57,45 +57,68 @@ def a_task_id(server: Server) -> str:
 
 def compare(
     contenders: dict[str, tuple[str, dict[str, str]]],
+    reference: str,
     rounds: int,
     seconds: float,
     connections: int = 64,
-) -> dict[str, dict[str, float]]:
-    """Median requests/s of POST /tasks and GET /tasks/{id} for each contender."""
+) -> dict[str, Any]:
+    """Requests/s of POST /tasks and GET /tasks/{id} for each contender, and its ratio to
+    ``reference``.
+
+    The ratio is taken within each round, from runs back to back (in an order that rotates
+    from round to round), and the median of those ratios is reported with their range: on a
+    shared machine whose speed drifts, a paired ratio holds where absolute numbers do not.
+    """
+    names = list(contenders)
+    samples: dict[str, dict[str, list[float]]] = {n: {"post": [], "get": []} for n in names}
     with contextlib.ExitStack() as stack:
         servers = {
-            name: stack.enter_context(serve(app, **env)) for name, (app, env) in contenders.items()
+            n: stack.enter_context(serve(app, **env)) for n, (app, env) in contenders.items()
         }
-        paths = {name: f"/tasks/{a_task_id(server)}" for name, server in servers.items()}
-        samples: dict[str, dict[str, list[float]]] = {
-            name: {"post": [], "get": []} for name in servers
-        }
-        for _ in range(rounds):
-            for name, server in servers.items():
+        paths = {n: f"/tasks/{a_task_id(server)}" for n, server in servers.items()}
+        for round_ in range(rounds):
+            order = names[round_ % len(names) :] + names[: round_ % len(names)]
+            for name in order:
+                server = servers[name]
                 samples[name]["post"].append(wrk(server.url + "/tasks", seconds, connections, True))
                 drained(server)  # the workers catching up would slow the next measurement
-                samples[name]["get"].append(
-                    wrk(server.url + paths[name], seconds, connections, False)
-                )
+            for name in order:
+                get = wrk(servers[name].url + paths[name], seconds, connections, False)
+                samples[name]["get"].append(get)
     return {
-        name: {kind: median(values) for kind, values in by_kind.items()}
-        for name, by_kind in samples.items()
+        "rps": {n: {k: median(v) for k, v in by_kind.items()} for n, by_kind in samples.items()},
+        "samples": samples,
+        "ratio": {
+            name: {kind: paired(samples, name, reference, kind) for kind in ("post", "get")}
+            for name in names
+            if name != reference
+        },
     }
 
 
-def measure(rounds: int = 3, seconds: float = 5) -> dict[str, Any]:
+def paired(
+    samples: dict[str, dict[str, list[float]]], name: str, reference: str, kind: str
+) -> dict[str, float]:
+    """Median, lowest and highest of the per-round ratios ``name`` / ``reference``."""
+    ratios = [a / b for a, b in zip(samples[name][kind], samples[reference][kind], strict=True)]
+    return {"median": median(ratios), "low": min(ratios), "high": max(ratios)}
+
+
+def measure(rounds: int = 5, seconds: float = 4) -> dict[str, Any]:
     throughput = compare(
         {
             "raw ASGI": ("bench.baselines.raw_asgi:app", {}),
             "bare FastAPI": ("bench.baselines.bare_fastapi:app", {}),
             "Taskwire": ("asgi:app", HIGH_LIMIT),
         },
+        "bare FastAPI",
         rounds,
         seconds,
     )
     limiter = compare(
         {"limiter on": ("asgi:app", HIGH_LIMIT), "limiter off": ("asgi:app", NO_LIMIT)},
-        rounds,
+        "limiter off",
+        rounds * 2,  # the smallest difference measured here: twice the rounds
         seconds,
     )
     return {"throughput": throughput, "limiter": limiter}
