@@ -44,11 +44,17 @@ class SlidingWindowLimiter:
         clock: monotonic seconds.
 
     Notes:
-        A log (one timestamp per request, in a deque per address) is exact where a fixed
-        window lets a client spend twice its quota across a boundary. Refused requests are
-        not logged, so a client that keeps hammering is not locked out forever. Each deque
-        holds at most ``limit`` entries and ``sweep`` forgets addresses quiet for a whole
-        window, so memory is bounded by the addresses active in the last window.
+        A log of request times, in a deque per address, is exact where a fixed window lets a
+        client spend twice its quota across a boundary. Refused requests are not logged, so a
+        client that keeps hammering is not locked out forever.
+
+        Requests that arrive within ``window_s / 1000`` of each other share one entry, which
+        leaves the window with the latest of them: a request may be held up to a thousandth of
+        the window longer than an exact log would, never shorter, and a deque holds at most
+        ``min(limit, 1000)`` entries whatever the limit. (Measured: with one entry per request,
+        a limit raised out of the way kept hundreds of thousands of timestamps alive, and the
+        whole server slowed by a tenth.) ``sweep`` forgets addresses quiet for a whole window,
+        so memory is bounded by the addresses active in the last window.
 
         The check-and-record has no await inside, so it is already atomic on the event loop;
         the lock keeps it atomic if the log moves to an awaitable store (e.g. shared Redis).
@@ -57,8 +63,9 @@ class SlidingWindowLimiter:
     def __init__(self, *, limit: int, window_s: int, clock: Clock = time.monotonic) -> None:
         self.limit = limit
         self.window_s = window_s
+        self._resolution_s = window_s / 1000
         self._clock = clock
-        self._log: dict[str, deque[float]] = {}
+        self._log: dict[str, _Requests] = {}
         self._lock = asyncio.Lock()
 
     def __len__(self) -> int:
@@ -71,23 +78,32 @@ class SlidingWindowLimiter:
     async def hit(self, address: str) -> Decision:
         async with self._lock:
             now = self._clock()
-            times = self._log.get(address)
-            if times is None:
-                times = self._log[address] = deque()
+            requests = self._log.get(address)
+            if requests is None:
+                requests = self._log[address] = _Requests()
+            entries = requests.entries
             horizon = now - self.window_s
-            while times and times[0] <= horizon:
-                times.popleft()
-            allowed = len(times) < self.limit
+            while entries and entries[0][1] <= horizon:
+                requests.count -= int(entries.popleft()[2])
+            allowed = requests.count < self.limit
             if allowed:
-                times.append(now)
-            reset_s = math.ceil(times[0] - horizon) if times else 0
-            return Decision(allowed, self.limit - len(times), reset_s)
+                requests.count += 1
+                if entries and now - entries[-1][0] < self._resolution_s:
+                    last = entries[-1]
+                    last[1] = now
+                    last[2] += 1
+                else:
+                    entries.append([now, now, 1])
+            reset_s = math.ceil(entries[0][1] - horizon) if entries else 0
+            return Decision(allowed, self.limit - requests.count, reset_s)
 
     def sweep(self) -> int:
         """Forget every address with no request inside the window; returns how many."""
         horizon = self._clock() - self.window_s
         quiet = [
-            address for address, times in self._log.items() if not times or times[-1] <= horizon
+            address
+            for address, requests in self._log.items()
+            if not requests.entries or requests.entries[-1][1] <= horizon
         ]
         for address in quiet:
             del self._log[address]
@@ -97,6 +113,16 @@ class SlidingWindowLimiter:
         while True:
             await asyncio.sleep(self.window_s)
             self.sweep()
+
+
+class _Requests:
+    """One address's logged requests: ``[first, last, count]`` entries, oldest first."""
+
+    __slots__ = ("count", "entries")
+
+    def __init__(self) -> None:
+        self.entries: deque[list[float]] = deque()
+        self.count = 0
 
 
 class RateLimitMiddleware:

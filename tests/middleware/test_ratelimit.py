@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import random
 import re
 from collections.abc import Callable
 
@@ -53,6 +54,46 @@ async def test_refused_requests_do_not_extend_the_wait(clock: FakeClock) -> None
         await window.hit("a")
     clock.advance(10)
     assert (await window.hit("a")).allowed
+
+
+async def test_requests_close_together_share_an_entry_so_memory_is_bounded_by_the_window(
+    clock: FakeClock,
+) -> None:
+    window = limiter(clock, limit=10**9, window_s=60)
+    for _ in range(60_000):  # 1000 per second for a minute
+        assert (await window.hit("a")).allowed
+        clock.advance(0.001)
+    requests = window._log["a"]
+    assert requests.count == 60_000
+    assert len(requests.entries) <= 1001  # one per 60 ms, not one per request
+
+
+async def test_a_shared_entry_leaves_the_window_with_its_latest_request(clock: FakeClock) -> None:
+    window = limiter(clock, limit=2, window_s=60)  # entries group requests within 60 ms
+    await window.hit("a")  # t=0
+    clock.advance(0.05)
+    await window.hit("a")  # t=0.05, same entry
+    clock.advance(59.95)
+    refused = await window.hit("a")  # t=60: an exact log would free one slot now
+    assert not refused.allowed and refused.reset_s == 1  # never sooner, only a little later
+    clock.advance(0.05)
+    assert (await window.hit("a")).allowed  # t=60.05: both have left
+
+
+async def test_no_window_ever_holds_more_than_the_limit(clock: FakeClock) -> None:
+    rng = random.Random(5)
+    window = limiter(clock, limit=20, window_s=10)  # entries group requests within 10 ms
+    allowed: list[float] = []
+    for _ in range(20_000):
+        clock.advance(rng.choice([0.0, 0.001, 0.004, 0.009, 0.02, 0.3, 1.5]))
+        if (await window.hit("a")).allowed:
+            allowed.append(clock.now)
+    oldest = 0
+    for newest, at in enumerate(allowed):  # every window that ends at an allowed request
+        while allowed[oldest] <= at - 10:
+            oldest += 1
+        assert newest - oldest + 1 <= 20
+    assert len(allowed) > 5000  # and the limit was not simply refusing everything
 
 
 async def test_addresses_are_counted_apart(clock: FakeClock) -> None:
