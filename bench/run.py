@@ -125,12 +125,11 @@ def throughput(results: dict[str, Any]) -> list[str]:
             for name, v in lim.items()
         ),
         "",
-        "Taskwire runs with the rate limit raised out of the way (10⁹ per minute) but on, queue",
-        "and store bounds raised, and `TASKWIRE_WORK_SCALE=0`: every POST is also run to",
-        "completion by the workers (the GET rounds start once they have caught up). The two",
-        "tables come from separate groups of rounds, so compare within a table, and trust the",
-        "paired ratios above over these absolute numbers: this machine's speed drifts by tens",
-        "of percent from one minute to the next.",
+        "Each server's requests/s while sharing one CPU with the others of its group (three",
+        "servers, then two): compare within a group. Taskwire runs with the rate limit raised",
+        "out of the way (10⁹ per minute) but on, queue and store bounds raised, and",
+        "`TASKWIRE_WORK_SCALE=0`: every POST is also run to completion by its workers, on the",
+        "same CPU (the GET rounds start once they have caught up).",
     ]
 
 
@@ -203,12 +202,14 @@ def report(results: dict[str, Any], command: str) -> str:
     return "\n".join(
         [
             START,
-            f"Measured {results['date']} with `{command}` ({rounds['rounds']} rounds of",
-            f"{rounds['seconds']:g} s per server and figure, twice as many for the limiter, the",
-            "servers in a rotating order, `wrk -t1 -c64`, every server under",
+            f"Measured {results['date']} with `{command}`. Throughput: "
+            f"{rounds['rounds']} rounds of {rounds['seconds']:g} s per figure;",
+            "in each, the servers compared are loaded at once,",
+            "each by its own `wrk -t1 -c64`, so they share one CPU evenly and a slow moment of",
+            "the machine slows them alike (see `bench/http.py`). Every server runs under",
             "`uvicorn --no-access-log` with uvloop and httptools, Taskwire at log level warning;",
-            f"servers pinned to CPU {', '.join(map(str, sorted(SERVER_CPUS)))}, every client to",
-            "the other).",
+            f"servers are pinned to CPU {', '.join(map(str, sorted(SERVER_CPUS)))}, every client",
+            "(wrk, the asyncio clients, py-spy) to the other.",
             "",
             f"Machine: {machine_line}.",
             "",
