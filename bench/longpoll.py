@@ -46,16 +46,20 @@ class Waiter(asyncio.Protocol):
             self.done.set_result(None)
 
 
-async def measure(waiters: int = 1000) -> dict[str, Any]:
-    settings = {
-        "TASKWIRE_RATE_LIMIT": "0",
-        "TASKWIRE_CONCURRENCY": "1",
-        "TASKWIRE_WORK_SCALE": "1",
-        "TASKWIRE_LONG_POLL_MAX": "120",
-    }
+SETTINGS = {
+    "TASKWIRE_RATE_LIMIT": "0",
+    "TASKWIRE_CONCURRENCY": "1",
+    "TASKWIRE_WORK_SCALE": "1",
+    "TASKWIRE_LONG_POLL_MAX": "120",
+}
+FLOOR = "bench.baselines.raw_asgi:app"
+"""The same long-poll in raw ASGI: one event per task, no framework, nothing else."""
+
+
+async def measure(waiters: int = 1000, app: str = "asgi:app") -> dict[str, Any]:
     body = orjson.dumps({"task_type": "unstable_task", "parameters": {"failure_rate": 0}})
     loop = asyncio.get_running_loop()
-    with serve(**settings) as server:
+    with serve(app, **SETTINGS) as server:
         await request(server.host, server.port, "POST", "/tasks", body)  # holds the only worker
         _, created = await request(server.host, server.port, "POST", "/tasks", body)
         task_id = orjson.loads(created)["task_id"]

@@ -96,7 +96,8 @@ def targets(results: dict[str, Any]) -> list[str]:
         row(
             f"long-poll, {lp['waiters']} waiters",
             "all woken, p99 < 100 ms",
-            f"{lp['woken']} woken, p99 {lp['lag_p99_ms']:.0f} ms (runs: {p99s(lp)})",
+            f"{lp['woken']} woken, p99 {lp['lag_p99_ms']:.0f} ms (runs: {p99s(lp)}); "
+            f"raw ASGI floor p99 {results['longpoll_floor']['lag_p99_ms']:.0f} ms",
             check(
                 all(r["woken"] == r["waiters"] for r in lp["all_runs"]) and lp["lag_p99_ms"] < 100
             ),
@@ -157,7 +158,7 @@ def store_section(results: dict[str, Any]) -> list[str]:
 
 
 def streams_section(results: dict[str, Any]) -> list[str]:
-    lp, fo = results["longpoll"], results["fanout"]
+    lp, fo, floor = results["longpoll"], results["fanout"], results["longpoll_floor"]
     return [
         row("", "lag p50", "lag p99", "max", "RSS per open connection"),
         "|---|---|---|---|---|",
@@ -167,6 +168,13 @@ def streams_section(results: dict[str, Any]) -> list[str]:
             f"{lp['lag_p99_ms']:.0f} ms",
             f"{lp['lag_max_ms']:.0f} ms",
             f"{lp['rss_per_waiter_kib']:.1f} KiB",
+        ),
+        row(
+            "the same long-poll in raw ASGI (`bench/baselines/raw_asgi.py`), the floor",
+            f"{floor['lag_p50_ms']:.0f} ms",
+            f"{floor['lag_p99_ms']:.0f} ms",
+            f"{floor['lag_max_ms']:.0f} ms",
+            f"{floor['rss_per_waiter_kib']:.1f} KiB",
         ),
         row(
             f"SSE: {fo['subscribers']} subscribers, {fo['tasks']} tasks, {fo['events']} events",
@@ -252,6 +260,9 @@ def main() -> None:
         "http": lambda: http.measure(rounds=args.rounds, seconds=args.seconds),
         "store": lambda: uvloop.run(store.measure()),
         "longpoll": lambda: median_run(lambda: uvloop.run(longpoll.measure())),
+        "longpoll_floor": lambda: median_run(
+            lambda: uvloop.run(longpoll.measure(app=longpoll.FLOOR))
+        ),
         "fanout": lambda: median_run(lambda: uvloop.run(fanout.measure())),
         "profile": profile.measure,
     }
