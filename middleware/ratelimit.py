@@ -51,10 +51,10 @@ class SlidingWindowLimiter:
         Requests that arrive within ``window_s / 1000`` of each other share one entry, which
         leaves the window with the latest of them: a request may be held up to a thousandth of
         the window longer than an exact log would, never shorter, and a deque holds at most
-        ``min(limit, 1000)`` entries whatever the limit. (Measured: with one entry per request,
-        a limit raised out of the way kept hundreds of thousands of timestamps alive, and the
-        whole server slowed by a tenth.) ``sweep`` forgets addresses quiet for a whole window,
-        so memory is bounded by the addresses active in the last window.
+        ``min(limit, 1000)`` entries whatever the limit (with one entry per request, a limit
+        raised out of the way kept hundreds of thousands of timestamps alive). ``sweep``
+        forgets addresses quiet for a whole window, so memory is bounded by the addresses
+        active in the last window.
 
         The check-and-record has no await inside, so it is already atomic on the event loop;
         the lock keeps it atomic if the log moves to an awaitable store (e.g. shared Redis).
