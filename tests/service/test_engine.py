@@ -103,6 +103,18 @@ async def test_a_task_runs_from_queued_to_completed_with_one_event_per_change(
             id="compute_sum-float",
         ),
         pytest.param(
+            "compute_sum",
+            {"numbers": [1e304] * 10_000},
+            {"sum": 1e308},
+            id="compute_sum-largest-total",
+        ),
+        pytest.param(
+            "compute_sum",
+            {"numbers": [1e304, -1e304, 0.5]},
+            {"sum": 0.5},
+            id="compute_sum-cancelling",
+        ),
+        pytest.param(
             "image_processing",
             {"count": 3, "operation": "resize"},
             {"processed": 3, "operation": "resize"},
