@@ -6,6 +6,7 @@ from uuid import UUID
 import orjson
 from fastapi import APIRouter, Body, Depends, Header, Query, Request
 from fastapi.responses import Response, StreamingResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from service import schemas
@@ -96,6 +97,10 @@ def resume_point(query: int | None, header: str | None) -> tuple[int | None, boo
     return None, True
 
 
+def _endpoint_name(route: APIRoute) -> str:
+    return route.name
+
+
 def statuses_of(status: str | None) -> frozenset[TaskStatus]:
     return frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
 
@@ -110,6 +115,15 @@ def json_response(content: Any) -> Response:
 
 
 LOCATION = {"Location": {"description": "the task's URL", "schema": {"type": "string"}}}
+TASK_ID = {"task_id": "$response.body#/task_id"}
+TASK_LINKS = {
+    "read": {"operationId": "get_task", "parameters": TASK_ID},
+    "cancel": {"operationId": "cancel_task", "parameters": TASK_ID},
+    "retry": {"operationId": "retry_task", "parameters": TASK_ID},
+    "follow": {"operationId": "task_events", "parameters": TASK_ID},
+}
+"""What a client can do next with the task in an answer (OpenAPI links)."""
+CREATED = {"headers": LOCATION, "links": TASK_LINKS}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 
@@ -133,14 +147,16 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def build_router(settings: Settings) -> APIRouter:
     """The routes; built per app because some limits in the OpenAPI document are settings."""
-    router = APIRouter(route_class=LeanRoute)
+    # operationIds are the endpoints' names (get_task, cancel_task, ...), for the links above
+    # and for client generators, instead of FastAPI's name-path-method compounds.
+    router = APIRouter(route_class=LeanRoute, generate_unique_id_function=_endpoint_name)
     long_poll_max_s = settings.long_poll_max_s
 
     @router.post(
         "/tasks",
         status_code=202,
         response_model=schemas.Task,
-        responses={202: {"headers": LOCATION}, **problems(400, 413, 429, 503)},
+        responses={202: CREATED, **problems(400, 413, 429, 503)},
         summary="Submit a task",
     )
     async def submit_task(
@@ -238,7 +254,7 @@ def build_router(settings: Settings) -> APIRouter:
         "/tasks/{task_id}/retry",
         status_code=202,
         response_model=schemas.Task,
-        responses={202: {"headers": LOCATION}, **problems(400, 404, 409, 429, 503)},
+        responses={202: CREATED, **problems(400, 404, 409, 429, 503)},
         summary="Queue a failed or cancelled task again",
     )
     async def retry_task(task_id: UUID, engine: EngineDep) -> Response:

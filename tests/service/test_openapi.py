@@ -97,3 +97,19 @@ def test_tasks_and_lists_have_schemas(document: dict[str, Any]) -> None:
         "$ref": "#/components/schemas/Task"
     }
     assert "Location" in submitted["headers"]
+
+
+def test_a_new_task_links_to_what_can_be_done_with_it(document: dict[str, Any]) -> None:
+    ids = {op["operationId"] for op in operations(document).values()}
+    for name in ("POST /tasks", "POST /tasks/{task_id}/retry"):
+        links = operations(document)[name]["responses"]["202"]["links"]
+        assert {link["operationId"] for link in links.values()} == {
+            "get_task",
+            "cancel_task",
+            "retry_task",
+            "task_events",
+        }
+        assert {link["operationId"] for link in links.values()} <= ids
+        assert all(
+            link["parameters"] == {"task_id": "$response.body#/task_id"} for link in links.values()
+        )
