@@ -36,7 +36,7 @@ def wrk_all(urls: dict[str, str], seconds: float, connections: int, post: bool) 
     script = ["-s", str(HERE / "post.lua")] if post else []
     loads = {
         name: subprocess.Popen(
-            ["wrk", *script, "-t1", f"-c{connections}", f"-d{seconds}s", url],
+            ["wrk", *script, "-t1", f"-c{connections}", f"-d{seconds:g}s", url],
             stdout=subprocess.PIPE,
             text=True,
         )

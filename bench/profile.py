@@ -63,7 +63,7 @@ def summarise(samples: Counter[str]) -> dict[str, Any]:
 
 def measure(seconds: float = 5) -> dict[str, Any]:
     with serve(**HIGH_LIMIT) as server:
-        wrk = ["wrk", "-t1", "-c64", f"-d{seconds}s"]
+        wrk = ["wrk", "-t1", "-c64", f"-d{seconds:g}s"]
         post = record(
             server.pid, seconds, [*wrk, "-s", str(HERE / "post.lua"), server.url + "/tasks"]
         )
