@@ -22,6 +22,7 @@ COPY pyproject.toml README.md asgi.py gunicorn.conf.py ./
 COPY service/ service/
 COPY middleware/ middleware/
 COPY streams/ streams/
+COPY api/ api/
 RUN pip install . && useradd --system --no-create-home --uid 10001 taskwire
 COPY --from=ui /ui/dist ui/dist
 USER taskwire

@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 CHROMIUM_PATH ?= /usr/bin/chromium
+REDIS_SERVER ?= /usr/bin/redis-server
 
 UI_SOURCES := $(shell find ui/src ui/index.html ui/vite.config.ts ui/tsconfig.json -type f 2>/dev/null)
 
@@ -50,7 +51,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+# The Redis backend's tests run against a real redis-server, which they start themselves.
+$(REDIS_SERVER):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+
+pytest: $(VENV)/.installed-dev | $(REDIS_SERVER)
 	$(BIN)/pytest --cov --cov-report=term-missing
 
 ui-test: ui/node_modules/.package-lock.json

@@ -1,5 +1,5 @@
 """The ASGI entry point: ``uvicorn asgi:app`` or ``gunicorn -c gunicorn.conf.py``."""
 
-from service.app import create_app
+from api.app import create_app
 
 app = create_app()

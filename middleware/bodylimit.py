@@ -5,12 +5,14 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware.problem import Problem
 
-class BodyTooLarge(HTTPException):
-    # An HTTPException, because FastAPI turns any other error raised while it reads the body
-    # into a generic 400; this one it lets through to the error middleware.
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__(413, f"the request body is larger than the {max_bytes}-byte limit")
+
+class _BodyTooLarge(HTTPException):
+    # An HTTPException, because FastAPI's routes turn any other error raised while they read
+    # the body into a generic 400; this one they let through, to be answered here.
+    def __init__(self) -> None:
+        super().__init__(413)
 
 
 class BodyLimitMiddleware:
@@ -36,12 +38,14 @@ class BodyLimitMiddleware:
             elif name == b"transfer-encoding":
                 chunked = True
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            raise BodyTooLarge(self.max_bytes)
+            await self._refusal()(scope, receive, send)
+            return
         if not chunked:
             await self.app(scope, receive, send)
             return
 
         received = 0
+        started = False
 
         async def receive_limited() -> Message:
             nonlocal received
@@ -49,7 +53,20 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                    raise _BodyTooLarge()
             return message
 
-        await self.app(scope, receive_limited, send)
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive_limited, send_tracking)
+        except _BodyTooLarge:
+            if started:  # the app answered before it had read the whole body
+                raise
+            await self._refusal()(scope, receive, send)
+
+    def _refusal(self) -> Problem:
+        return Problem(413, f"the request body is larger than the {self.max_bytes}-byte limit")

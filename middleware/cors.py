@@ -7,7 +7,7 @@ from starlette.middleware import cors
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from middleware.errors import Problem
+from middleware.problem import Problem
 
 _BODY_HEADERS = frozenset({"content-length", "content-type"})
 
@@ -15,8 +15,8 @@ _BODY_HEADERS = frozenset({"content-length", "content-type"})
 class CORSMiddleware(cors.CORSMiddleware):
     """Starlette's CORS handling, unchanged but for the answer to a preflight it refuses.
 
-    Starlette answers that in plain text; here it is problem JSON like every other error
-    (SPEC §6), keeping the CORS headers Starlette chose for it.
+    Starlette answers that in plain text; here it is problem JSON like every other error,
+    keeping the CORS headers Starlette chose for it.
     """
 
     def preflight_response(self, request_headers: Headers) -> Response:
@@ -31,10 +31,10 @@ class CORSMiddleware(cors.CORSMiddleware):
 
 
 class _ProblemAnswer(Response):
-    # The problem's ``instance`` is the request path, known only when the answer is sent.
+    # Starlette wants a Response; the problem's ``instance`` is known only when it is sent.
     def __init__(self, problem: Problem) -> None:
         super().__init__(status_code=problem.status)
         self.problem = problem
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.problem.response(scope["path"])(scope, receive, send)
+        await self.problem(scope, receive, send)

@@ -6,6 +6,7 @@ import re
 from contextvars import ContextVar
 from random import getrandbits
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 HEADER = b"x-request-id"
@@ -35,7 +36,7 @@ class RequestIdMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), (HEADER, rid)]
+                MutableHeaders(scope=message).raw.append((HEADER, rid))
             await send(message)
 
         try:

@@ -3,38 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
-from service.clock import Clock, utc
-from service.model import Task
-from service.store import TaskStore
-from streams.bus import EventBus
+from service.backend import Backend
+
+logger = logging.getLogger("taskwire.cleanup")
 
 
 class Cleanup:
-    """A timer that sweeps expired tasks out of the store.
+    """A timer that asks the backend to sweep: expire old finished tasks, recover lost claims.
 
     Args:
         ttl_s: how long a finished task stays readable.
         interval_s: time between sweeps; an expired task lingers at most this long.
-        clock: wall-clock seconds, the same clock that stamped ``finished_at``.
     """
 
-    def __init__(
-        self, store: TaskStore, bus: EventBus, *, ttl_s: float, clock: Clock, interval_s: float
-    ) -> None:
-        self._store = store
-        self._bus = bus
+    def __init__(self, backend: Backend, *, ttl_s: float, interval_s: float) -> None:
+        self._backend = backend
         self._ttl_s = ttl_s
-        self._clock = clock
         self._interval_s = interval_s
 
-    def sweep(self) -> list[Task]:
-        expired = self._store.expire(finished_before=utc(self._clock() - self._ttl_s))
-        for task in expired:
-            self._bus.publish("task.expired", task)
-        return expired
+    async def sweep(self) -> int:
+        return await self._backend.sweep(ttl_s=self._ttl_s)
 
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            self.sweep()
+            await self.sweep()

@@ -1,6 +1,8 @@
-"""The engine: submits, runs, cancels and retries tasks; the only code that moves a status.
+"""The engine: the rules of a task's life, on top of a backend that keeps its state.
 
-Every move is published on the bus as one event, in the order it happened.
+It turns a validated submission into a task, runs claimed tasks (the simulated work, its
+progress, its timeout) and cancels running ones; every move of a status is one atomic
+transition of the backend, which records its event.
 """
 
 from __future__ import annotations
@@ -12,18 +14,16 @@ import random
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Coroutine
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
+from service.backend import Backend, Claim
 from service.clock import Clock, utc
-from service.errors import QueueFull, StoreFull, TaskConflict
-from service.model import RETRYABLE, Task, TaskError, TaskStatus
-from service.queue import TaskQueue
-from service.store import TaskStore
+from service.errors import LeaseLost, TaskConflict
+from service.events import EventFilter
+from service.model import Task, TaskError, TaskStatus
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
 from service.worker import WorkerPool
-from streams.bus import EventBus
 
 logger = logging.getLogger("taskwire.engine")
 
@@ -35,8 +35,8 @@ class Engine:
     """Tasks from submission to their end.
 
     Args:
-        store, queue, bus: where tasks are kept, wait, and announce their changes.
-        concurrency: how many tasks run at once.
+        backend: where tasks, the queue and the events live.
+        concurrency: how many tasks this process runs at once.
         work_scale: multiplies every task type's base duration (0 makes work instant).
         task_timeout_s: a task still running after this long fails with ``TimeoutError``.
         clock: wall-clock seconds, for the task timestamps.
@@ -46,10 +46,8 @@ class Engine:
 
     def __init__(
         self,
+        backend: Backend,
         *,
-        store: TaskStore,
-        queue: TaskQueue,
-        bus: EventBus,
         concurrency: int,
         work_scale: float,
         task_timeout_s: float,
@@ -57,146 +55,112 @@ class Engine:
         monotonic: Clock = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
-        self.store = store
-        self.queue = queue
-        self.bus = bus
-        self.pool = WorkerPool(queue, self._job, concurrency=concurrency)
+        self._backend = backend
+        self.pool = WorkerPool(backend.claim, self._run, concurrency=concurrency)
+        backend.on_cancel(self.pool.cancel)
         self._work_scale = work_scale
         self._task_timeout_s = task_timeout_s
         self._clock = clock
         self._monotonic = monotonic
         self._rng = rng or random.Random()
         self.outcomes: Counter[tuple[str, str]] = Counter()
-        """Tasks that ended, by type and status, since the start."""
+        """Tasks this process ended, by type and status, since it started."""
 
     def start(self) -> None:
+        """Start taking tasks from the queue."""
         self.pool.start()
 
     async def close(self) -> None:
         """Stop the workers; running tasks end ``cancelled``, queued ones stay queued."""
         await self.pool.close()
 
-    def submit(self, submission: Submission) -> Task:
-        if self.queue.is_full:
-            raise QueueFull(self.queue.maxsize, self.retry_after_s())
-        if self.store.is_full:
-            raise StoreFull(self.store.capacity, self.retry_after_s())
+    async def submit(self, submission: Submission) -> Task:
+        params = submission.parameters
         task = Task(
             task_id=str(uuid.uuid4()),
             task_type=submission.task_type,
             priority=submission.priority,
-            parameters=submission.parameters.model_dump(),
-            created_at=self._now(),
+            parameters=params.model_dump(),
+            created_at=utc(self._clock()),
         )
-        for evicted in self.store.add(task):
-            self.bus.publish("task.expired", evicted)
-        self.queue.put(task)
-        self._publish(task)
-        return task
+        return await self._backend.submit(
+            task, planned_s=params.base_duration_s() * self._work_scale
+        )
 
     async def cancel(self, task_id: str) -> Task:
         """Cancel a queued or processing task; returns once its status is ``cancelled``."""
-        task = self.store.get(task_id)
-        match task.status:
-            case TaskStatus.QUEUED:
-                # A task a worker has just taken is no longer in the queue, but its job has
-                # not started yet: it sees the status and does nothing (see _job).
-                self.queue.discard(task)
-                task.cancel(self._now())
-                self._finished(task)
-            case TaskStatus.PROCESSING if (job := self.pool.cancel(task_id)) is not None:
-                await asyncio.wait({job})
-                if not job.cancelled():  # it ended on its own just before the cancel landed
-                    raise self._cannot_cancel(task)
-            case _:
-                raise self._cannot_cancel(task)
-        return task
-
-    @staticmethod
-    def _cannot_cancel(task: Task) -> TaskConflict:
-        return TaskConflict(
-            f"task {task.task_id} is {task.status}; only queued or processing ones can be cancelled"
-        )
-
-    def retry(self, task_id: str) -> Task:
-        """Queue a failed or cancelled task again, as its next attempt."""
-        task = self.store.get(task_id)
-        if task.status not in RETRYABLE:
+        bus = self._backend.bus
+        # Subscribed first, so the end of a task that runs elsewhere cannot slip past.
+        async with bus.subscribe(EventFilter(task_id=task_id)) as events:
+            cancelling = await self._backend.cancel(task_id)
+            if not cancelling.running:
+                self._count(cancelling.task)
+                return cancelling.task
+            # Its worker, here or in another process, stops it and records the end.
+            async for event in events:
+                if event.status.is_finished:
+                    break
+        task = await self._backend.get(task_id)
+        if task.status is not TaskStatus.CANCELLED:  # it ended on its own just before
             raise TaskConflict(
-                f"task {task_id} is {task.status}; only failed or cancelled tasks can be retried"
+                f"task {task_id} is {task.status}; only queued or processing ones can be cancelled"
             )
-        if self.queue.is_full:
-            raise QueueFull(self.queue.maxsize, self.retry_after_s())
-        task.requeue()
-        self.store.reopened(task)
-        self.queue.put(task)
-        self._publish(task)
         return task
 
-    def retry_after_s(self) -> int:
-        """Whole seconds until a running task is expected to end and free a place."""
-        etas = [
-            task.eta_s
-            for task in map(self.store.get, self.pool.running_ids())
-            if task.eta_s is not None
-        ]
-        return max(1, math.ceil(min(etas, default=1.0)))
+    async def retry(self, task_id: str) -> Task:
+        """Queue a failed or cancelled task again, as its next attempt."""
+        return await self._backend.retry(task_id)
 
-    def _job(self, task: Task) -> Coroutine[Any, Any, None]:
-        # Called by a worker the moment it takes the task; the attempt is read now, so a job
-        # that starts late (after a cancel and a retry) cannot run the next attempt too.
-        return self._run(task, task.attempt)
-
-    async def _run(self, task: Task, attempt: int) -> None:
-        if task.status is not TaskStatus.QUEUED or task.attempt != attempt:
-            return
+    async def _run(self, claim: Claim) -> None:
+        task = claim.task
         params = TASK_TYPES[task.task_type].model_validate(task.parameters)
         duration_s = params.base_duration_s() * self._work_scale
-        task.start(self._now(), eta_s=round(duration_s, 1))
-        self._publish(task)
-        work = Work(duration_s, self._progress_reporter(task, duration_s))
+        work = Work(duration_s, self._progress_reporter(claim, duration_s))
+        finish = self._backend.finish
         try:
             async with asyncio.timeout(self._task_timeout_s):
                 result = await perform(params, work, self._rng)
         except asyncio.CancelledError:
-            task.cancel(self._now())
-            self._finished(task)
+            await self._end(finish(claim, TaskStatus.CANCELLED))
             raise
         except TimeoutError:
             message = f"the task ran longer than its {self._task_timeout_s:g} s limit"
-            task.fail(TaskError("TimeoutError", message), self._now())
+            error = TaskError("TimeoutError", message)
+            await self._end(finish(claim, TaskStatus.FAILED, error=error))
         except TaskFailedError as exc:
-            task.fail(TaskError("TaskFailedError", str(exc)), self._now())
+            error = TaskError("TaskFailedError", str(exc))
+            await self._end(finish(claim, TaskStatus.FAILED, error=error))
+        except LeaseLost:
+            logger.warning("task %s: the lease was lost; another worker has it", task.task_id)
         except Exception as exc:
             # A bug in a task type fails that task, visibly, and leaves the worker serving.
             logger.exception("task %s (%s) raised", task.task_id, task.task_type)
-            task.fail(TaskError(type(exc).__name__, str(exc)), self._now())
+            error = TaskError(type(exc).__name__, str(exc))
+            await self._end(finish(claim, TaskStatus.FAILED, error=error))
         else:
-            task.complete(result, self._now())
-        self._finished(task)
+            await self._end(finish(claim, TaskStatus.COMPLETED, result=result))
 
-    def _progress_reporter(self, task: Task, duration_s: float) -> Callable[[float], None]:
+    async def _end(self, finishing: Coroutine[Any, Any, Task]) -> None:
+        try:
+            self._count(await finishing)
+        except LeaseLost as exc:
+            logger.warning("task %s: the lease was lost before it ended here", exc.task_id)
+
+    def _count(self, task: Task) -> None:
+        self.outcomes[task.task_type, task.status.value] += 1
+
+    def _progress_reporter(
+        self, claim: Claim, duration_s: float
+    ) -> Callable[[float], Awaitable[None]]:
         last_percent, last_at = 0, -math.inf
 
-        def report(fraction: float) -> None:
+        async def report(fraction: float) -> None:
             nonlocal last_percent, last_at
             percent = min(int(fraction * 100), 99)  # 100 means completed
-            task.progress = percent
-            task.eta_s = round(duration_s * (1.0 - fraction), 1)
             now = self._monotonic()
             if percent > last_percent and now - last_at >= PROGRESS_MIN_INTERVAL_S:
                 last_percent, last_at = percent, now
-                self.bus.publish("task.progress", task)
+                eta_s = round(duration_s * (1.0 - fraction), 1)
+                await self._backend.progress(claim, percent=percent, eta_s=eta_s)
 
         return report
-
-    def _now(self) -> datetime:
-        return utc(self._clock())
-
-    def _finished(self, task: Task) -> None:
-        self.outcomes[task.task_type, task.status.value] += 1
-        self.store.finished(task)
-        self._publish(task)
-
-    def _publish(self, task: Task) -> None:
-        self.bus.publish(f"task.{task.status}", task)

@@ -28,5 +28,22 @@ class QueueFull(TaskwireError):
 
 class StoreFull(TaskwireError):
     def __init__(self, max_tasks: int, retry_after_s: int) -> None:
-        super().__init__(f"all {max_tasks} tasks held in memory are still queued or processing")
+        super().__init__(f"all {max_tasks} tasks held are still queued or processing")
+        self.retry_after_s = retry_after_s
+
+
+class LeaseLost(TaskwireError):
+    """A worker's claim on a task ran out (another worker may hold it now): its write is refused."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"the lease on task {task_id} was lost")
+        self.task_id = task_id
+
+
+class BackendUnavailable(TaskwireError):
+    """The backend (Redis) cannot be reached, or did not answer in time."""
+
+    def __init__(self, backend: str, reason: str, retry_after_s: int = 1) -> None:
+        super().__init__(f"the {backend} backend is unavailable: {reason}")
+        self.backend = backend
         self.retry_after_s = retry_after_s

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError
-from pydantic.functional_validators import BeforeValidator
+from pydantic import Field, ValidationError, model_validator
+from pydantic.functional_validators import AfterValidator, BeforeValidator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -20,11 +21,34 @@ def _lower(value: object) -> object:
     return value.lower() if isinstance(value, str) else value
 
 
+BACKEND_SCHEMES = ("memory", "redis", "rediss", "unix")
+
+
+def _backend_url(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme not in BACKEND_SCHEMES:
+        raise ValueError(f"the URL must start with one of: {', '.join(BACKEND_SCHEMES)}://")
+    return value
+
+
 class Settings(BaseSettings):
     """The validated configuration. Field names carry units; aliases are the environment names."""
 
     model_config = SettingsConfigDict(frozen=True, extra="ignore", validate_by_name=True)
 
+    backend: Annotated[str, AfterValidator(_backend_url)] = Field(
+        "memory://", alias="TASKWIRE_BACKEND"
+    )
+    """Where state lives: ``memory://`` (this process) or a Redis URL (shared by processes)."""
+    redis_prefix: str = Field(
+        "taskwire", pattern=r"^[A-Za-z0-9_.:-]{1,64}$", alias="TASKWIRE_REDIS_PREFIX"
+    )
+    """Every Redis key starts with ``{prefix}:``, so several services can share a server."""
+    workers: bool = Field(True, alias="TASKWIRE_WORKERS")
+    """Whether this process runs tasks (an API-only process with Redis says false)."""
+    lease_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_LEASE")
+    """How long a claim on a task holds without renewal (Redis): a lost worker's tasks
+    return to the queue within this long."""
     rate_limit: int = Field(10, ge=0, alias="TASKWIRE_RATE_LIMIT")
     """Requests per client address per window; 0 turns rate limiting off."""
     rate_window_s: int = Field(60, ge=1, alias="TASKWIRE_RATE_WINDOW")
@@ -50,6 +74,19 @@ class Settings(BaseSettings):
         Field("info", alias="TASKWIRE_LOG_LEVEL")
     )
 
+    @model_validator(mode="after")
+    def _someone_runs_tasks(self) -> Settings:
+        if not self.workers and self.backend_scheme == "memory":
+            raise ValueError(
+                "TASKWIRE_WORKERS=false needs a shared backend: with memory:// nothing "
+                "else could ever run the tasks this process queues"
+            )
+        return self
+
+    @property
+    def backend_scheme(self) -> str:
+        return urlsplit(self.backend).scheme
+
 
 def load_settings() -> Settings:
     """Read the environment, or stop the process with one line per bad setting."""
@@ -58,6 +95,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         lines = [
             f"invalid setting {'.'.join(map(str, error['loc']))}={error['input']!r}: {error['msg']}"
+            if error["loc"]
+            else f"invalid settings: {error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors()
         ]
         raise SystemExit("taskwire: " + "\n".join(lines)) from None

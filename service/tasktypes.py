@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Union, get_args
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
@@ -217,7 +217,7 @@ class Work:
         report: called with the fraction done, 0.0-1.0, after every tick.
     """
 
-    def __init__(self, duration_s: float, report: Callable[[float], None]) -> None:
+    def __init__(self, duration_s: float, report: Callable[[float], Awaitable[None]]) -> None:
         self.duration_s = duration_s
         self._report = report
 
@@ -229,7 +229,7 @@ class Work:
             yield step
             for tick in range(1, ticks + 1):
                 await asyncio.sleep(pause_s)
-                self._report((step + tick / ticks) / count)
+                await self._report((step + tick / ticks) / count)
 
 
 async def perform(params: Params, work: Work, rng: random.Random) -> Any:

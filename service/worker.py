@@ -1,19 +1,18 @@
-"""The worker pool: a fixed number of workers taking tasks from the queue and running them."""
+"""The worker pool: a fixed number of workers claiming tasks from the backend and running them."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any
 
-from service.model import Task
-from service.queue import TaskQueue
+from service.backend import Claim
 
 logger = logging.getLogger("taskwire.worker")
 
-Handler = Callable[[Task], Coroutine[Any, Any, None]]
+Handler = Callable[[Claim], Coroutine[Any, Any, None]]
 
 
 class WorkerPool:
@@ -21,16 +20,18 @@ class WorkerPool:
 
     Each job runs as its own asyncio task, kept by task id, so ``cancel`` can stop one job
     without stopping the worker that waits on it. The handler is expected to record every
-    outcome on the task itself; an exception escaping it is a bug and is logged.
+    outcome through the backend; an exception escaping it is a bug and is logged.
 
     Args:
-        queue: where the workers take tasks from.
-        handler: runs one task to its end.
+        claim: waits for the next task to run, and claims it.
+        handler: runs one claimed task to its end.
         concurrency: how many tasks run at once.
     """
 
-    def __init__(self, queue: TaskQueue, handler: Handler, *, concurrency: int) -> None:
-        self._queue = queue
+    def __init__(
+        self, claim: Callable[[], Awaitable[Claim]], handler: Handler, *, concurrency: int
+    ) -> None:
+        self._claim = claim
         self._handler = handler
         self._concurrency = concurrency
         self._jobs: dict[str, asyncio.Task[None]] = {}
@@ -39,9 +40,6 @@ class WorkerPool:
     @property
     def running(self) -> int:
         return len(self._jobs)
-
-    def running_ids(self) -> list[str]:
-        return list(self._jobs)
 
     def start(self) -> None:
         if self._runner is not None:
@@ -52,10 +50,13 @@ class WorkerPool:
         await asyncio.gather(*(self._work() for _ in range(self._concurrency)))
 
     def cancel(self, task_id: str) -> asyncio.Task[None] | None:
-        """Cancel the job running ``task_id``; returns it (to await) or None if none runs."""
+        """Cancel the job running ``task_id``; returns it (to await) or None if none runs here."""
         job = self._jobs.get(task_id)
         if job is not None:
-            job.cancel()
+            # Soon, not now: a job cancelled before its first step would never run at all,
+            # and so never record the end of its claimed task. Its first step is already
+            # scheduled, so it starts, and takes the cancel at its first await.
+            asyncio.get_running_loop().call_soon(job.cancel)
         return job
 
     async def close(self) -> None:
@@ -70,10 +71,11 @@ class WorkerPool:
 
     async def _work(self) -> None:
         while True:
-            task = await self._queue.get()
-            job = asyncio.create_task(self._handler(task))
-            self._jobs[task.task_id] = job
-            job.add_done_callback(partial(self._forget, task.task_id))
+            claim = await self._claim()
+            task_id = claim.task.task_id
+            job = asyncio.create_task(self._handler(claim), name=f"task {task_id}")
+            self._jobs[task_id] = job
+            job.add_done_callback(partial(self._forget, task_id))
             # wait() rather than await: a cancelled job must not cancel its worker.
             await asyncio.wait({job})
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
+from service.backend import Backend
+from service.events import EventBus, EventFilter
 from service.model import Task
-from service.store import TaskStore
-from streams.bus import EventBus, EventFilter
 
 
 async def wait_for_status_change(
-    store: TaskStore, bus: EventBus, task_id: str, timeout_s: float
+    backend: Backend, bus: EventBus, task_id: str, timeout_s: float
 ) -> Task:
     """The task once its status differs from now (progress alone does not count).
 
@@ -18,12 +18,12 @@ async def wait_for_status_change(
     (server shutdown) with the task as it is then. A waiter is one subscriber parked on a
     future: it costs no CPU until an event for its task arrives.
     """
-    task = store.get(task_id)
-    if task.status.is_finished:
-        return task
-    initial = task.status
-    # No await between reading the status and subscribing, so no change can slip between.
+    # Subscribed before the task is read, so a change right after the read cannot slip by.
     async with bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
+        task = await backend.get(task_id)
+        if task.status.is_finished:
+            return task
+        initial = task.status
         try:
             async with asyncio.timeout(timeout_s):
                 async for event in subscriber:
@@ -31,4 +31,4 @@ async def wait_for_status_change(
                         break
         except TimeoutError:
             pass
-    return store.get(task_id)
+    return await backend.get(task_id)

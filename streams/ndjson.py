@@ -7,57 +7,61 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 
 import orjson
 
+from service.events import Event, EventBus, EventFilter
 from service.model import Task, task_json
-from streams.bus import Event, EventBus, EventFilter
 
 NDJSON = "application/x-ndjson"
 CHUNK_TASKS = 256
 """Tasks encoded per chunk: large enough to amortise a send, small enough to start at once."""
 
 Keep = Callable[[Task], bool]
+Batches = AsyncIterator[Sequence[Task]]
 
 
-async def json_array(tasks: Sequence[Task], keep: Keep) -> AsyncIterator[bytes]:
+async def json_array(batches: Batches, keep: Keep) -> AsyncIterator[bytes]:
     """``[task, task, ...]``; ``keep`` re-checks each task, whose status may have moved on."""
     yield b"["
     separator = b""
-    for chunk in _chunks(tasks, keep):
+    async for chunk in _chunks(batches, keep):
         yield separator + orjson.dumps(chunk, option=orjson.OPT_UTC_Z)[1:-1]
         separator = b","
-        await asyncio.sleep(0)  # let other requests in between chunks of a long list
     yield b"]"
 
 
-async def ndjson_lines(tasks: Sequence[Task], keep: Keep) -> AsyncIterator[bytes]:
+async def ndjson_lines(batches: Batches, keep: Keep) -> AsyncIterator[bytes]:
     """One task JSON per line."""
-    for chunk in _chunks(tasks, keep):
+    async for chunk in _chunks(batches, keep):
         yield b"".join(task_json(task) + b"\n" for task in chunk)
-        await asyncio.sleep(0)
-
-
-def _chunks(tasks: Sequence[Task], keep: Keep) -> Iterator[list[Task]]:
-    for start in range(0, len(tasks), CHUNK_TASKS):
-        if kept := [task for task in tasks[start : start + CHUNK_TASKS] if keep(task)]:
-            yield kept
 
 
 async def watch(
-    bus: EventBus, event_filter: EventFilter, select: Callable[[], Sequence[Task]], keep: Keep
+    bus: EventBus, event_filter: EventFilter, select: Callable[[], Batches], keep: Keep
 ) -> AsyncIterator[bytes]:
     """The matching tasks as snapshot lines, one ``synced`` line, then every matching event.
 
-    ``select`` runs right after subscribing, with no await between, so each later change is
-    either in the snapshot or among the events. A snapshot line is encoded as it is sent, so
-    it may already show a change whose event follows: applied in order, the states converge.
+    ``select`` runs right after subscribing, so each later change is either in the snapshot
+    or among the events. A snapshot line is encoded as it is sent, so it may already show a
+    change whose event follows: applied in order, the states converge.
     """
     async with bus.subscribe(event_filter) as subscriber:
-        tasks = select()
-        for chunk in _chunks(tasks, keep):
+        async for chunk in _chunks(select(), keep):
             yield b"".join(b'{"type":"snapshot","task":' + task_json(t) + b"}\n" for t in chunk)
-            await asyncio.sleep(0)
         yield b'{"type":"synced"}\n'
         async for event in subscriber:
             yield b"".join(map(_event_line, [event, *subscriber.drain()]))
+
+
+async def _chunks(batches: Batches, keep: Keep) -> AsyncIterator[list[Task]]:
+    async for batch in batches:
+        for chunk in _split(batch, keep):
+            yield chunk
+            await asyncio.sleep(0)  # let other requests in between chunks of a long list
+
+
+def _split(tasks: Sequence[Task], keep: Keep) -> Iterator[list[Task]]:
+    for start in range(0, len(tasks), CHUNK_TASKS):
+        if kept := [task for task in tasks[start : start + CHUNK_TASKS] if keep(task)]:
+            yield kept
 
 
 def _event_line(event: Event) -> bytes:

@@ -4,7 +4,7 @@ The response is sse-starlette's ``EventSourceResponse``: it runs the stream, a h
 disconnect listener together, serialises their writes, and gives up on a client that cannot
 take a frame within ``send_timeout_s``. Ending a stream on server shutdown is not left to its
 shutdown detection (an import-time patch of uvicorn and a poll); the bus closes on SIGTERM
-(see ``service/shutdown.py``), which ends every stream's iteration here within milliseconds.
+(see ``api/shutdown.py``), which ends every stream's iteration here within milliseconds.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 
 from sse_starlette import EventSourceResponse
 
-from service.model import Task, task_json
-from streams.bus import EventBus, EventFilter
+from service.backend import Backend
+from service.events import EventBus, EventFilter
+from service.model import task_json
 
 RETRY_MS = 3000
 TERMINAL = frozenset({"task.completed", "task.failed", "task.cancelled", "task.expired"})
@@ -39,7 +40,7 @@ def event_stream(
     """Every event matching ``event_filter``; first those after ``after``, if it is given.
 
     ``lost`` says the client sent a resume point that is not an event id: like one older than
-    the buffer, it is answered with a ``resync``.
+    the history, it is answered with a ``resync``.
 
     The stream opens with the id it starts from (an ``id:`` line with no data sets the
     client's last event id without firing an event), so a client whose connection drops
@@ -48,8 +49,7 @@ def event_stream(
 
     async def frames() -> AsyncIterator[bytes]:
         async with bus.subscribe(event_filter, after=after) as subscriber:
-            # Read with no await since subscribing: every later event reaches the subscriber.
-            start = bus.last_id
+            start = bus.last_id  # every event after this one reaches the subscriber
             if subscriber.resync or lost:
                 yield _RETRY + b"event: resync\nid: %d\ndata: {}\n\n" % start
             elif after is None:
@@ -66,17 +66,16 @@ def event_stream(
 
 
 def task_stream(
-    bus: EventBus, task: Task, *, heartbeat_s: float, send_timeout_s: float
+    backend: Backend, bus: EventBus, task_id: str, *, heartbeat_s: float, send_timeout_s: float
 ) -> EventSourceResponse:
     """One task: its current state first, then its events, ending after a terminal one."""
 
     async def frames() -> AsyncIterator[bytes]:
-        async with bus.subscribe(EventFilter(task_id=task.task_id)) as subscriber:
-            # The state is read with no await since subscribing, so no change falls between.
-            state = frame(bus.last_id, f"task.{task.status}", task_json(task))
-            finished = task.status.is_finished
-            yield _RETRY + state
-            if finished:
+        async with bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
+            # Read after subscribing, so no change falls between the state and the events.
+            task = await backend.get(task_id)
+            yield _RETRY + frame(bus.last_id, f"task.{task.status}", task_json(task))
+            if task.status.is_finished:
                 return
             async for event in subscriber:
                 batch = [event, *subscriber.drain()]
@@ -90,10 +89,10 @@ def task_stream(
     return _response(frames(), heartbeat_s, send_timeout_s)
 
 
-def has_news(bus: EventBus, task_id: str, after: int) -> bool:
+async def has_news(bus: EventBus, task_id: str, after: int) -> bool:
     """Whether a client that saw every event up to ``after`` has missed one of this task's."""
-    replay, resync = bus.replay_after(after)
-    return resync or any(event.task_id == task_id for event in replay)
+    history, resync = await bus.history_after(after)
+    return resync or any(event.task_id == task_id for event in history)
 
 
 def _response(

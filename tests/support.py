@@ -1,20 +1,22 @@
-"""Test helpers: a fake clock, an in-process client, and a real uvicorn server on a free port."""
+"""Test helpers: a fake clock, in-process clients, a real uvicorn server on a free port, and
+ways to wait for what a test expects: bus events and subscriptions, never sleeps or spins."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from service.backend import Backend
 from service.engine import Engine
+from service.events import Event, EventBus, EventFilter, Subscriber
 from service.model import Task
-from streams.bus import EventBus, EventFilter
 
 FAILSAFE_S = 10.0
 """Longest any test waits for something that should happen at once: a failsafe, not a sleep."""
@@ -36,6 +38,15 @@ class FakeClock:
 def engine_of(app: FastAPI) -> Engine:
     engine: Engine = app.state.engine
     return engine
+
+
+def backend_of(app: FastAPI) -> Backend:
+    backend: Backend = app.state.backend
+    return backend
+
+
+def bus_of(app: FastAPI) -> EventBus:
+    return backend_of(app).bus
 
 
 @asynccontextmanager
@@ -97,14 +108,136 @@ async def serve(app: FastAPI, **config: Any) -> AsyncIterator[LiveServer]:
         await serving
 
 
-async def until(condition: Callable[[], bool]) -> None:
-    """Yield to the event loop until ``condition`` holds (for state with no event to wait on)."""
-    async with asyncio.timeout(FAILSAFE_S):
-        while not condition():  # noqa: ASYNC110 - the state watched has no event of its own
-            await asyncio.sleep(0)
+class Subscriptions:
+    """Counts the subscriptions a bus opens, so a test can wait until a stream or a
+    long-poll is listening before it makes the change that should reach it.
+
+        subscriptions = Subscriptions(bus)
+        waiter = asyncio.create_task(long_poll())
+        await subscriptions.opened(1)
+    """
+
+    def __init__(self, bus: EventBus) -> None:
+        self.count = 0
+        self.closed = 0
+        self._changed = asyncio.Condition()
+        subscribe = bus.subscribe
+
+        @asynccontextmanager
+        async def counted(*args: Any, **kwargs: Any) -> AsyncIterator[Subscriber]:
+            async with subscribe(*args, **kwargs) as subscriber:
+                await self._note("count")
+                try:
+                    yield subscriber
+                finally:
+                    await self._note("closed")
+
+        bus.subscribe = counted  # type: ignore[method-assign]
+
+    async def opened(self, n: int) -> None:
+        """Wait until ``n`` subscriptions have opened in all."""
+        await self._wait(lambda: self.count >= n)
+
+    async def open_now(self, n: int) -> None:
+        """Wait until exactly ``n`` subscriptions are open."""
+        await self._wait(lambda: self.count - self.closed == n)
+
+    async def _note(self, field: str) -> None:
+        async with self._changed:
+            setattr(self, field, getattr(self, field) + 1)
+            self._changed.notify_all()
+
+    async def _wait(self, condition: Any) -> None:
+        async with asyncio.timeout(FAILSAFE_S), self._changed:
+            await self._changed.wait_for(condition)
 
 
-async def next_event(bus: EventBus, name: str, event_filter: EventFilter | None = None) -> Any:
+def expect_event(
+    bus: EventBus, name: str, event_filter: EventFilter | None = None
+) -> AbstractAsyncContextManager[asyncio.Future[Event]]:
+    """Subscribe now, for the next event called ``name``: the future resolves to it.
+
+    async with expect_event(bus, "task.processing") as processing:
+        await engine.submit(...)
+    event = await processing  (or inside the block)
+    """
+    return _expect(bus, lambda event: event.name == name, event_filter or EventFilter())
+
+
+@asynccontextmanager
+async def _expect(
+    bus: EventBus, wanted: Any, event_filter: EventFilter
+) -> AsyncIterator[asyncio.Future[Event]]:
+    found: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+
+    async def listen(subscriber: Subscriber) -> None:
+        async for event in subscriber:
+            if wanted(event):
+                found.set_result(event)
+                return
+        found.set_exception(AssertionError("the bus closed first"))
+
+    async with bus.subscribe(event_filter) as subscriber:
+        listener = asyncio.create_task(listen(subscriber))
+        try:
+            yield found
+            async with asyncio.timeout(FAILSAFE_S):
+                await asyncio.shield(found)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+
+class Recorder:
+    """Every event the bus delivers while recording, in order (see ``recording``)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._changed = asyncio.Condition()
+
+    def names(self, task_id: str | None = None) -> list[str]:
+        return [e.name for e in self.events if task_id is None or e.task_id == task_id]
+
+    def count(self, name: str) -> int:
+        return sum(1 for event in self.events if event.name == name)
+
+    async def until(self, condition: Callable[[list[Event]], bool]) -> list[Event]:
+        """Wait until ``condition(events)`` holds; returns the events so far."""
+        async with asyncio.timeout(FAILSAFE_S), self._changed:
+            await self._changed.wait_for(lambda: condition(self.events))
+        return self.events
+
+    async def until_count(self, name: str, n: int) -> list[Event]:
+        """Wait until ``n`` events called ``name`` have been recorded."""
+        return await self.until(lambda _: self.count(name) >= n)
+
+    async def _add(self, event: Event) -> None:
+        async with self._changed:
+            self.events.append(event)
+            self._changed.notify_all()
+
+
+@asynccontextmanager
+async def recording(
+    bus: EventBus, event_filter: EventFilter | None = None
+) -> AsyncIterator[Recorder]:
+    """Record every matching event delivered from now until the block ends."""
+    recorder = Recorder()
+
+    async def listen(subscriber: Subscriber) -> None:
+        async for event in subscriber:
+            await recorder._add(event)
+
+    async with bus.subscribe(event_filter or EventFilter()) as subscriber:
+        listener = asyncio.create_task(listen(subscriber))
+        try:
+            yield recorder
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+
+async def next_event(bus: EventBus, name: str, event_filter: EventFilter | None = None) -> Event:
     """Wait for the next event called ``name``; returns it."""
     event_filter = event_filter or EventFilter()
     async with asyncio.timeout(FAILSAFE_S), bus.subscribe(event_filter) as subscriber:
@@ -114,16 +247,16 @@ async def next_event(bus: EventBus, name: str, event_filter: EventFilter | None 
     raise AssertionError(f"the bus closed before {name}")
 
 
-async def finished(engine: Engine, task_id: str) -> Task:
+async def finished(backend: Backend, task_id: str) -> Task:
     """Wait until the task has finished; returns it."""
     async with asyncio.timeout(FAILSAFE_S):
-        async with engine.bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
-            task = engine.store.get(task_id)
+        async with backend.bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
+            task = await backend.get(task_id)
             if task.status.is_finished:
                 return task
             async for event in subscriber:
                 if event.status.is_finished:
-                    return engine.store.get(task_id)
+                    return await backend.get(task_id)
     raise AssertionError("the bus closed before the task finished")
 
 

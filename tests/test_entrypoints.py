@@ -38,7 +38,8 @@ def test_the_container_image_copies_every_package_and_module_pyproject_installs(
     # step with the packaging, the one thing that drifts when a module is added.
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     setuptools = pyproject["tool"]["setuptools"]
-    needed = {f"{name}/" for name in setuptools["packages"]}
+    packages = {name.rstrip("*") for name in setuptools["packages"]["find"]["include"]}
+    needed = {f"{name}/" for name in packages}
     needed |= {f"{name}.py" for name in setuptools["py-modules"]}
     needed |= {"pyproject.toml", "README.md", "gunicorn.conf.py"}
     copied = {

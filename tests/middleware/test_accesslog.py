@@ -1,28 +1,126 @@
+"""AccessLogMiddleware on its own: one line per request, written once it has been answered.
+
+(That Taskwire's log lines carry the request id, through ``api/logs.py``, is tested with the
+whole stack in tests/api/test_app.py.)
+"""
+
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
-from collections.abc import Callable
 
+import httpx
 import pytest
-from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from tests.support import client_for
+from middleware.accesslog import AccessLogMiddleware
+from middleware.requestid import RequestIdMiddleware, request_id
+from tests.middleware.harness import Exchange, http_scope, logged
+
+LINE = re.compile(r'(?P<client>\S+) "(?P<method>\S+) (?P<path>\S+)" (?P<status>\d+) \d+\.\dms')
 
 
-async def test_one_line_per_request_with_status_duration_and_request_id(
-    make_app: Callable[..., FastAPI], caplog: pytest.LogCaptureFixture
-) -> None:
-    from service.logs import RequestIdFilter
+async def created(request: Request) -> Response:
+    return PlainTextResponse("made", status_code=201)
 
-    logger = logging.getLogger("taskwire")
-    caplog.handler.addFilter(RequestIdFilter())
-    logger.addHandler(caplog.handler)
-    try:
-        async with client_for(make_app(), address="192.0.2.9") as client:
-            await client.get("/nope", headers={"x-request-id": "req-1"})
-    finally:
-        logger.removeHandler(caplog.handler)
-    [line] = [r for r in caplog.records if r.name == "taskwire.access"]
-    assert re.fullmatch(r'192\.0\.2\.9 "GET /nope" 404 \d+\.\dms', line.getMessage())
-    assert line.request_id == "req-1"  # type: ignore[attr-defined]
+
+async def test_one_line_per_request_with_client_status_duration_and_request_id() -> None:
+    app = Starlette(
+        routes=[Route("/tasks", created, methods=["POST"])],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(AccessLogMiddleware)],
+    )
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.9", 40000))
+    ids: list[str] = []
+
+    class RequestIdOf(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            ids.append(request_id.get())
+            return True
+
+    with logged("taskwire.access", logging.INFO) as logs:
+        logs.addFilter(RequestIdOf())
+        async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+            await client.post("/tasks", headers={"x-request-id": "req-1"})
+            await client.get("/nope", headers={"x-request-id": "req-2"})
+    first, second = logs.messages
+    assert re.fullmatch(r'192\.0\.2\.9 "POST /tasks" 201 \d+\.\dms', first)
+    assert re.fullmatch(r'192\.0\.2\.9 "GET /nope" 404 \d+\.\dms', second)
+    assert logs.levels == {"INFO"}
+    assert ids == ["req-1", "req-2"]  # logged while the request's id is still set
+
+
+async def test_a_stream_is_logged_when_it_ends_not_when_it_starts() -> None:
+    ending = asyncio.Event()
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await ending.wait()
+        await send({"type": "http.response.body", "body": b"done"})
+
+    exchange = Exchange()
+    with logged("taskwire.access", logging.INFO) as logs:
+        streaming = asyncio.create_task(exchange.run(AccessLogMiddleware(stream), http_scope()))
+        async with asyncio.timeout(10):
+            await exchange.started.wait()
+        assert logs.records == []  # answered, but still streaming
+        ending.set()
+        await streaming
+    [line] = logs.messages
+    match = LINE.fullmatch(line)
+    assert match is not None and match["status"] == "200"
+
+
+async def test_a_request_that_fails_is_still_logged_with_status_0_if_nothing_was_answered() -> None:
+    async def fails(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("broken")
+
+    scope = http_scope("DELETE", "/tasks/1")
+    with (
+        logged("taskwire.access", logging.INFO) as logs,
+        pytest.raises(RuntimeError, match="broken"),
+    ):
+        await Exchange().run(AccessLogMiddleware(fails), scope)
+    [line] = logs.messages
+    assert re.fullmatch(r'192\.0\.2\.1 "DELETE /tasks/1" 0 \d+\.\dms', line)
+
+
+async def test_without_a_client_address_the_line_has_a_dash() -> None:
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    with logged("taskwire.access", logging.INFO) as logs:
+        await Exchange().run(AccessLogMiddleware(ok), http_scope(client=None))
+    [line] = logs.messages
+    assert line.startswith('- "GET /" 200 ')
+
+
+async def test_nothing_is_logged_or_timed_when_info_is_off() -> None:
+    sends: list[object] = []
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        sends.append(send)
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    exchange = Exchange()
+    with logged("taskwire.access", logging.WARNING) as logs:
+        await exchange.run(AccessLogMiddleware(ok), http_scope())
+    assert logs.records == []
+    assert sends == [exchange.send]  # the answer is not even wrapped
+    assert exchange.status == 200
+
+
+async def test_other_scopes_pass_straight_through() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    with logged("taskwire.access", logging.INFO) as logs:
+        await AccessLogMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan"] and logs.records == []

@@ -1,138 +1,148 @@
+"""RateLimitMiddleware on its own: what is counted, the IETF fields, and the 429 it answers.
+
+The counting itself (the sliding window) is the counter's, tested with the memory backend
+(tests/service/backends/memory/test_ratelimit.py); here it is a SlidingWindowCounter on a
+fake clock, wrapped to record what it was asked. The middleware's place in Taskwire's stack
+(exempt paths, CORS around it, errors within it) is tested in tests/api/test_app.py.
+"""
+
 from __future__ import annotations
 
-import random
-import re
-from collections.abc import Callable
+import asyncio
+import logging
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from starlette.responses import PlainTextResponse
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from middleware.ratelimit import QUOTA_EXCEEDED, RateLimitMiddleware, SlidingWindowLimiter
-from tests.support import FakeClock, client_for
+from middleware.cors import CORSMiddleware
+from middleware.errors import ErrorMiddleware
+from middleware.problem import PROBLEM_JSON, Problem
+from middleware.ratelimit import QUOTA_EXCEEDED, RateLimitMiddleware
+from middleware.requestid import RequestIdMiddleware
+from service.backends.memory.ratelimit import SlidingWindowCounter
+from tests.middleware.harness import Exchange, http_scope, logged
+from tests.support import FakeClock
 
-RATELIMIT = re.compile(r'^"per-ip";r=(\d+);t=(\d+)$')
-
-
-def limiter(clock: FakeClock, limit: int = 10, window_s: int = 60) -> SlidingWindowLimiter:
-    return SlidingWindowLimiter(limit=limit, window_s=window_s, clock=clock)
-
-
-async def test_the_10th_request_passes_and_the_11th_is_refused(clock: FakeClock) -> None:
-    window = limiter(clock)
-    decisions = []
-    for _ in range(11):
-        decisions.append(await window.hit("a"))
-        clock.advance(1)
-    assert [d.allowed for d in decisions] == [True] * 10 + [False]
-    assert [d.remaining for d in decisions] == [9, 8, 7, 6, 5, 4, 3, 2, 1, 0, 0]
-    assert decisions[-1].reset_s == 50  # the first request (at 0 s) leaves the window at 60 s
+UI = "http://ui.example"
+PREFLIGHT = {"origin": UI, "access-control-request-method": "POST"}
 
 
-async def test_the_window_slides(clock: FakeClock) -> None:
-    window = limiter(clock, limit=2, window_s=60)
-    assert (await window.hit("a")).allowed  # t=0
-    clock.advance(30)
-    assert (await window.hit("a")).allowed  # t=30
-    clock.advance(29.5)
-    refused = await window.hit("a")
-    assert not refused.allowed and refused.reset_s == 1  # t=59.5: a slot frees at 60
-    clock.advance(0.5)
-    assert (await window.hit("a")).allowed  # t=60: the first has left
-    assert not (await window.hit("a")).allowed
-    clock.advance(30)
-    assert (await window.hit("a")).allowed  # t=90: the second has left
+class Counter:
+    """A sliding-window counter on a fake clock that records every key it counts."""
+
+    def __init__(self, clock: FakeClock, limit: int = 10, window_s: int = 60) -> None:
+        self.window = SlidingWindowCounter(limit=limit, window_s=window_s, clock=clock)
+        self.limit, self.window_s = limit, window_s
+        self.keys: list[str] = []
+
+    async def hit(self, key: str) -> tuple[bool, int, int]:
+        self.keys.append(key)
+        return await self.window.hit(key)
 
 
-async def test_refused_requests_do_not_extend_the_wait(clock: FakeClock) -> None:
-    window = limiter(clock, limit=1)
-    await window.hit("a")
-    for _ in range(100):
-        clock.advance(0.5)
-        await window.hit("a")
-    clock.advance(10)
-    assert (await window.hit("a")).allowed
+class BrokenCounter:
+    """A counter whose store is unreachable."""
+
+    limit, window_s = 10, 60
+
+    async def hit(self, key: str) -> tuple[bool, int, int]:
+        raise ConnectionError("the counter's store is unreachable")
 
 
-async def test_requests_close_together_share_an_entry_so_memory_is_bounded_by_the_window(
-    clock: FakeClock,
-) -> None:
-    window = limiter(clock, limit=10**9, window_s=60)
-    for _ in range(60_000):  # 1000 per second for a minute
-        assert (await window.hit("a")).allowed
-        clock.advance(0.001)
-    requests = window._log["a"]
-    assert requests.count == 60_000
-    assert len(requests.entries) <= 1001  # one per 60 ms, not one per request
+class Endpoint:
+    """The app behind the limiter: counts the requests that reach it."""
+
+    def __init__(self) -> None:
+        self.reached = 0
+
+    async def handle(self, request: Request) -> Response:
+        self.reached += 1
+        if request.url.path == "/missing":
+            raise LookupError(request.url.path)
+        return PlainTextResponse("ok")
 
 
-async def test_a_shared_entry_leaves_the_window_with_its_latest_request(clock: FakeClock) -> None:
-    window = limiter(clock, limit=2, window_s=60)  # entries group requests within 60 ms
-    await window.hit("a")  # t=0
-    clock.advance(0.05)
-    await window.hit("a")  # t=0.05, same entry
-    clock.advance(59.95)
-    refused = await window.hit("a")  # t=60: an exact log would free one slot now
-    assert not refused.allowed and refused.reset_s == 1  # never sooner, only a little later
-    clock.advance(0.05)
-    assert (await window.hit("a")).allowed  # t=60.05: both have left
+def not_found(exc: Exception) -> Problem | None:
+    return Problem(404, f"nothing at {exc}") if isinstance(exc, LookupError) else None
 
 
-async def test_no_window_ever_holds_more_than_the_limit(clock: FakeClock) -> None:
-    rng = random.Random(5)
-    window = limiter(clock, limit=20, window_s=10)  # entries group requests within 10 ms
-    allowed: list[float] = []
-    for _ in range(20_000):
-        clock.advance(rng.choice([0.0, 0.001, 0.004, 0.009, 0.02, 0.3, 1.5]))
-        if (await window.hit("a")).allowed:
-            allowed.append(clock.now)
-    oldest = 0
-    for newest, at in enumerate(allowed):  # every window that ends at an allowed request
-        while allowed[oldest] <= at - 10:
-            oldest += 1
-        assert newest - oldest + 1 <= 20
-    assert len(allowed) > 5000  # and the limit was not simply refusing everything
-
-
-async def test_addresses_are_counted_apart(clock: FakeClock) -> None:
-    window = limiter(clock, limit=1)
-    assert (await window.hit("a")).allowed
-    assert (await window.hit("b")).allowed
-    assert not (await window.hit("a")).allowed
-
-
-async def test_sweep_forgets_addresses_quiet_for_a_window(clock: FakeClock) -> None:
-    window = limiter(clock, window_s=60)
-    for n in range(1000):
-        await window.hit(f"10.0.{n // 256}.{n % 256}")
-    clock.advance(30)
-    await window.hit("active")
-    assert window.sweep() == 0
-    clock.advance(30)
-    assert window.sweep() == 1000
-    assert len(window) == 1
-
-
-def counted_app(window: SlidingWindowLimiter) -> RateLimitMiddleware:
-    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
-        await PlainTextResponse("ok")(scope, receive, send)
-
-    return RateLimitMiddleware(
-        ok, limiter=window, exempt_paths={"/healthz"}, exempt_prefixes=("/assets/",)
+def tiny_app(counter: object, endpoint: Endpoint | None = None, *outer: Middleware) -> Starlette:
+    endpoint = endpoint or Endpoint()
+    return Starlette(
+        routes=[
+            Route("/{path:path}", endpoint.handle, methods=["GET", "POST", "OPTIONS"]),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            *outer,
+            Middleware(
+                RateLimitMiddleware,
+                counter=counter,
+                exempt_paths={"/healthz"},
+                exempt_prefixes=("/assets/",),
+            ),
+            Middleware(ErrorMiddleware, classify=not_found),
+        ],
     )
 
 
+def client(app: Starlette, address: str = "192.0.2.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url="http://tw")
+
+
 async def test_counted_answers_carry_the_ietf_fields(clock: FakeClock) -> None:
-    transport = httpx.ASGITransport(app=counted_app(limiter(clock)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
-        first = await client.get("/tasks")
+    async with client(tiny_app(Counter(clock))) as c:
+        first = await c.get("/tasks")
         clock.advance(12)
-        second = await client.get("/tasks")
+        second = await c.get("/tasks")
     assert first.headers["ratelimit-policy"] == '"per-ip";q=10;w=60'
     assert first.headers["ratelimit"] == '"per-ip";r=9;t=60'
     assert second.headers["ratelimit"] == '"per-ip";r=8;t=48'
+
+
+async def test_the_policy_names_the_counters_limit_and_window(clock: FakeClock) -> None:
+    async with client(tiny_app(Counter(clock, limit=3, window_s=5))) as c:
+        response = await c.get("/tasks")
+    assert response.headers["ratelimit-policy"] == '"per-ip";q=3;w=5'
+    assert response.headers["ratelimit"] == '"per-ip";r=2;t=5'
+
+
+async def test_over_the_limit_the_answer_is_a_429_problem_with_retry_after(
+    clock: FakeClock,
+) -> None:
+    endpoint = Endpoint()
+    async with client(tiny_app(Counter(clock), endpoint)) as c:
+        answers = []
+        for _ in range(11):
+            answers.append(await c.get("/tasks"))
+            clock.advance(1)
+    assert [a.status_code for a in answers] == [200] * 10 + [429]
+    assert endpoint.reached == 10  # the refused request never reached the app
+    refused = answers[-1]
+    assert refused.headers["content-type"] == PROBLEM_JSON
+    problem = refused.json()
+    assert problem["type"] == QUOTA_EXCEEDED
+    assert (problem["status"], problem["instance"]) == (429, "/tasks")
+    assert problem["detail"] == "too many requests from this address; retry in 50 s"
+    assert problem["request_id"] == refused.headers["x-request-id"]
+    assert refused.headers["retry-after"] == "50"  # the first request leaves the window at 60 s
+    assert refused.headers["ratelimit"] == '"per-ip";r=0;t=50'
+    assert refused.headers["ratelimit-policy"] == '"per-ip";q=10;w=60'
+
+
+async def test_error_answers_are_counted_and_carry_the_fields(clock: FakeClock) -> None:
+    async with client(tiny_app(Counter(clock))) as c:
+        missing = await c.get("/missing")
+    assert missing.status_code == 404
+    assert missing.headers["content-type"] == PROBLEM_JSON
+    assert missing.headers["ratelimit"] == '"per-ip";r=9;t=60'
 
 
 @pytest.mark.parametrize(
@@ -140,88 +150,141 @@ async def test_counted_answers_carry_the_ietf_fields(clock: FakeClock) -> None:
     [
         pytest.param("GET", "/healthz", {}, id="exempt-path"),
         pytest.param("GET", "/assets/app.js", {}, id="exempt-prefix"),
-        pytest.param(
-            "OPTIONS",
-            "/tasks",
-            {"origin": "http://ui.example", "access-control-request-method": "POST"},
-            id="cors-preflight",
-        ),
+        pytest.param("OPTIONS", "/tasks", PREFLIGHT, id="cors-preflight"),
     ],
 )
-async def test_exempt_requests_are_not_counted(
+async def test_exempt_requests_are_not_counted_and_carry_no_fields(
     clock: FakeClock, method: str, path: str, headers: dict[str, str]
 ) -> None:
-    window = limiter(clock, limit=1)
-    transport = httpx.ASGITransport(app=counted_app(window))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+    counter = Counter(clock, limit=1)
+    endpoint = Endpoint()
+    async with client(tiny_app(counter, endpoint)) as c:
         for _ in range(5):
-            response = await client.request(method, path, headers=headers)
-            assert response.status_code == 200 and "ratelimit" not in response.headers
-        assert (await client.get("/tasks")).status_code == 200
-    assert not (await window.hit("127.0.0.1")).allowed
+            response = await c.request(method, path, headers=headers)
+            assert response.status_code == 200
+            assert "ratelimit" not in response.headers
+            assert "ratelimit-policy" not in response.headers
+        assert (await c.get("/tasks")).status_code == 200  # the one counted request
+    assert endpoint.reached == 6
+    assert counter.keys == ["192.0.2.1"]
 
 
-async def test_an_options_request_without_cors_headers_is_counted(clock: FakeClock) -> None:
-    window = limiter(clock, limit=1)
-    transport = httpx.ASGITransport(app=counted_app(window))
-    async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
-        await client.options("/tasks")
-    assert not (await window.hit("127.0.0.1")).allowed
-
-
-async def test_through_the_app_the_11th_request_is_a_429_problem_with_retry_after(
-    make_app: Callable[..., FastAPI], clock: FakeClock
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param({}, id="no-cors-headers"),
+        pytest.param({"origin": UI}, id="origin-only"),
+        pytest.param({"access-control-request-method": "POST"}, id="method-only"),
+    ],
+)
+async def test_an_options_request_that_is_not_a_preflight_is_counted(
+    clock: FakeClock, headers: dict[str, str]
 ) -> None:
-    app = make_app(rate_limit=10)
-    async with client_for(app, address="198.51.100.4") as client:
-        answers = []
-        for _ in range(11):
-            answers.append(await client.get("/tasks"))
-            clock.advance(1)
-        for exempt in ("/healthz", "/metrics", "/task-types", "/openapi.json", "/docs"):
-            assert (await client.get(exempt)).status_code == 200
-    assert [a.status_code for a in answers] == [200] * 10 + [429]
-    refused = answers[-1]
-    assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["type"] == QUOTA_EXCEEDED
-    assert refused.json()["request_id"] == refused.headers["x-request-id"]
-    assert refused.headers["retry-after"] == "50"
-    assert refused.headers["ratelimit"] == '"per-ip";r=0;t=50'
-    assert refused.headers["ratelimit-policy"] == '"per-ip";q=10;w=60'
-
-
-async def test_error_answers_are_counted_and_carry_the_fields(
-    make_app: Callable[..., FastAPI], clock: FakeClock
-) -> None:
-    app = make_app(rate_limit=10)
-    async with client_for(app) as client:
-        not_found = await client.get("/tasks/0b6f7fa4-05ab-4a3c-9d9c-6f9a2a0e5d11")
-        bad = await client.get("/tasks?limit=0")
-    assert not_found.status_code == 404 and not_found.headers["ratelimit"] == '"per-ip";r=9;t=60'
-    assert bad.status_code == 400 and bad.headers["ratelimit"] == '"per-ip";r=8;t=60'
-
-
-async def test_a_429_still_carries_cors_headers(
-    make_app: Callable[..., FastAPI], clock: FakeClock
-) -> None:
-    app = make_app(rate_limit=1, cors_origins=["http://ui.example"])
-    async with client_for(app) as client:
-        await client.get("/tasks")
-        refused = await client.get("/tasks", headers={"origin": "http://ui.example"})
+    counter = Counter(clock, limit=1)
+    async with client(tiny_app(counter)) as c:
+        counted = await c.options("/tasks", headers=headers)
+        refused = await c.get("/tasks")
+    assert counted.headers["ratelimit"] == '"per-ip";r=0;t=60'
     assert refused.status_code == 429
-    assert refused.headers["access-control-allow-origin"] == "http://ui.example"
+    assert counter.keys == ["192.0.2.1", "192.0.2.1"]
+
+
+async def test_addresses_are_counted_apart_by_the_scope_client_not_forwarded_headers(
+    clock: FakeClock,
+) -> None:
+    counter = Counter(clock, limit=1)
+    app = tiny_app(counter)
+    async with client(app, "192.0.2.1") as first, client(app, "192.0.2.2") as second:
+        assert (await first.get("/", headers={"x-forwarded-for": "10.0.0.1"})).status_code == 200
+        assert (await second.get("/")).status_code == 200  # another address, its own count
+        again = await first.get("/", headers={"x-forwarded-for": "10.0.0.2"})
+    assert again.status_code == 429  # a forwarded header does not make a new client
+    assert counter.keys == ["192.0.2.1", "192.0.2.2", "192.0.2.1"]
+
+
+async def test_a_request_with_no_client_address_is_counted_under_a_dash(clock: FakeClock) -> None:
+    counter = Counter(clock)
+    exchange = await Exchange().run(tiny_app(counter), http_scope(path="/tasks", client=None))
+    assert exchange.status == 200
+    assert counter.keys == ["-"]
+
+
+async def test_when_the_counter_fails_the_request_is_let_through_with_a_warning() -> None:
+    endpoint = Endpoint()
+    with logged("taskwire.ratelimit") as logs:
+        async with client(tiny_app(BrokenCounter(), endpoint)) as c:
+            response = await c.get("/tasks")
+    assert (response.status_code, response.text) == (200, "ok")
+    assert endpoint.reached == 1
+    assert "ratelimit" not in response.headers  # nothing was counted, so nothing is claimed
+    [record] = logs.records
+    assert record.levelno == logging.WARNING
+    assert "request let through" in record.getMessage()
+    assert record.exc_info is not None and isinstance(record.exc_info[1], ConnectionError)
+
+
+async def test_a_long_poll_is_counted_once_when_it_opens(clock: FakeClock) -> None:
+    counter = Counter(clock, limit=2)
+    waiting, answer = asyncio.Event(), asyncio.Event()
+
+    async def long_poll(scope: Scope, receive: Receive, send: Send) -> None:
+        waiting.set()
+        await answer.wait()
+        await PlainTextResponse("changed")(scope, receive, send)
+
+    middleware = RateLimitMiddleware(long_poll, counter=counter)
+    exchange = Exchange()
+    polling = asyncio.create_task(exchange.run(middleware, http_scope(path="/tasks/1")))
+    async with asyncio.timeout(10):
+        await waiting.wait()
+    assert counter.keys == ["192.0.2.1"]  # counted as it opened, before any answer
+    answer.set()
+    await polling
+    assert counter.keys == ["192.0.2.1"]  # and not again when it answered
+    assert exchange.status == 200 and exchange.content == b"changed"
+    assert exchange.headers["ratelimit"] == '"per-ip";r=1;t=60'
+
+
+async def test_a_stream_is_counted_once_however_long_it_runs(clock: FakeClock) -> None:
+    counter = Counter(clock, limit=2)
+
+    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for n in range(50):
+            clock.advance(1)
+            await send({"type": "http.response.body", "body": b"%d\n" % n, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    exchange = await Exchange().run(
+        RateLimitMiddleware(stream, counter=counter), http_scope(path="/events")
+    )
+    assert counter.keys == ["192.0.2.1"]
+    assert exchange.content == b"".join(b"%d\n" % n for n in range(50))
+    [start] = [m for m in exchange.sent if m["type"] == "http.response.start"]
+    assert [name for name, _ in start["headers"]] == [b"ratelimit-policy", b"ratelimit"]
+
+
+async def test_a_429_carries_cors_headers_when_cors_is_outside(clock: FakeClock) -> None:
+    cors = Middleware(
+        CORSMiddleware,
+        allow_origins=[UI],
+        expose_headers=["Retry-After", "RateLimit", "RateLimit-Policy"],
+    )
+    async with client(tiny_app(Counter(clock, limit=1), None, cors)) as c:
+        await c.get("/tasks")
+        refused = await c.get("/tasks", headers={"origin": UI})
+    assert refused.status_code == 429
+    assert refused.headers["access-control-allow-origin"] == UI
     exposed = refused.headers["access-control-expose-headers"].lower()
     assert "retry-after" in exposed and "ratelimit" in exposed
 
 
-async def test_limiting_is_keyed_on_the_scope_client_not_forwarded_headers(
-    make_app: Callable[..., FastAPI], clock: FakeClock
-) -> None:
-    app = make_app(rate_limit=1)
-    async with client_for(app, address="192.0.2.1") as client:
-        assert (
-            await client.get("/tasks", headers={"x-forwarded-for": "10.0.0.1"})
-        ).status_code == 200
-        assert (
-            await client.get("/tasks", headers={"x-forwarded-for": "10.0.0.2"})
-        ).status_code == 429
+async def test_other_scopes_pass_straight_through(clock: FakeClock) -> None:
+    counter = Counter(clock)
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["type"])
+
+    await RateLimitMiddleware(app, counter=counter)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan"] and counter.keys == []

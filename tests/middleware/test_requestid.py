@@ -45,3 +45,25 @@ async def test_each_request_without_an_id_gets_a_new_one_and_the_id_does_not_lea
     first, second = await get(), await get()
     assert first.headers["x-request-id"] != second.headers["x-request-id"]
     assert request_id.get() == "-"
+
+
+async def test_the_id_is_reset_even_when_the_app_fails() -> None:
+    async def fails(scope: Scope, receive: Receive, send: Send) -> None:
+        assert request_id.get() == "abc-123"
+        raise RuntimeError("broken")
+
+    transport = httpx.ASGITransport(app=RequestIdMiddleware(fails))
+    async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+        with pytest.raises(RuntimeError, match="broken"):
+            await client.get("/", headers={"x-request-id": "abc-123"})
+    assert request_id.get() == "-"
+
+
+async def test_other_scopes_pass_straight_through_without_an_id() -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(f"{scope['type']} {request_id.get()}")
+
+    await RequestIdMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan -"]

@@ -1,26 +1,38 @@
-"""The engine's lifecycle rules, driven directly (no HTTP), with instant or blocked work."""
+"""The engine's lifecycle rules, driven directly (no HTTP) over the memory backend, with instant
+or gated work."""
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
 from pydantic import TypeAdapter
 
+from service.backend import TaskQuery
+from service.backends.memory import MemoryBackend
+from service.clock import Clock
 from service.engine import Engine
 from service.errors import QueueFull, StoreFull, TaskConflict, TaskNotFound
+from service.events import Event, EventFilter
 from service.model import TaskStatus
-from service.queue import TaskQueue
-from service.store import TaskStore
 from service.tasktypes import Submission, TaskSubmission
-from streams.bus import EventBus, EventFilter
-from tests.support import FakeClock, finished, next_event, until
+from tests.support import (
+    FAILSAFE_S,
+    FakeClock,
+    expect_event,
+    finished,
+    recording,
+)
 
 SUBMISSION: TypeAdapter[Submission] = TypeAdapter(TaskSubmission)
+QUEUED, PROCESSING = TaskStatus.QUEUED, TaskStatus.PROCESSING
+COMPLETED, FAILED, CANCELLED = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED
 
 
 def submission(
@@ -33,55 +45,124 @@ def submission(
     )
 
 
-def new_engine(**overrides: Any) -> Engine:
-    options: dict[str, Any] = {
-        "max_queue": 100,
-        "max_tasks": 1000,
-        "concurrency": 5,
-        "work_scale": 0.0,
-        "task_timeout_s": 60.0,
-    }
-    options.update(overrides)
-    return Engine(
-        store=TaskStore(options.pop("max_tasks")),
-        queue=TaskQueue(options.pop("max_queue")),
-        bus=EventBus(buffer_size=10_000, subscriber_queue=10_000, first_id=1),
-        clock=FakeClock(),
-        rng=random.Random(1),
-        **options,
+def new_backend(clock: FakeClock, *, max_queue: int = 100, max_tasks: int = 1000) -> MemoryBackend:
+    return MemoryBackend(
+        max_queue=max_queue,
+        max_tasks=max_tasks,
+        event_buffer=10_000,
+        subscriber_queue=10_000,
+        clock=clock,
+        monotonic=clock,
+        first_event_id=1,
     )
 
 
-@pytest.fixture
-async def engine() -> AsyncIterator[Engine]:
-    engine = new_engine()
+def new_engine(
+    backend: MemoryBackend,
+    clock: FakeClock,
+    *,
+    concurrency: int = 5,
+    work_scale: float = 0.0,
+    task_timeout_s: float = 60.0,
+    monotonic: Clock | None = None,
+) -> Engine:
+    return Engine(
+        backend,
+        concurrency=concurrency,
+        work_scale=work_scale,
+        task_timeout_s=task_timeout_s,
+        clock=clock,
+        monotonic=monotonic or clock,
+        rng=random.Random(1),
+    )
+
+
+@asynccontextmanager
+async def started(engine: Engine) -> AsyncIterator[Engine]:
     engine.start()
-    yield engine
-    await engine.close()
+    try:
+        yield engine
+    finally:
+        await engine.close()
 
 
 @pytest.fixture
-async def slow_engine() -> AsyncIterator[Engine]:
-    """Work takes its full base duration (5-30 s): tasks stay processing until cancelled."""
-    engine = new_engine(work_scale=1.0)
-    engine.start()
-    yield engine
-    await engine.close()
+async def backend(clock: FakeClock) -> AsyncIterator[MemoryBackend]:
+    backend = new_backend(clock)
+    yield backend
+    await backend.close()
 
 
-def names(engine: Engine, task_id: str) -> list[str]:
+@pytest.fixture
+async def engine(backend: MemoryBackend, clock: FakeClock) -> AsyncIterator[Engine]:
+    async with started(new_engine(backend, clock)) as engine:
+        yield engine
+
+
+class Gate:
+    """Stands in for the work (``service.engine.perform``): every job waits at the gate until
+    the test releases it, and the gate keeps the most jobs it ever held at once."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = 0
+        self.inside = 0
+        self.most = 0
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    async def __call__(self, *args: object) -> Any:
+        self.entered += 1
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        for n, waiter in self._waiters:
+            if self.entered >= n and not waiter.done():
+                waiter.set_result(None)
+        try:
+            await self.release.wait()
+        finally:
+            self.inside -= 1
+        return {"gated": True}
+
+    async def reached_by(self, n: int) -> None:
+        """Wait until ``n`` jobs have entered the gate in all."""
+        if self.entered >= n:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((n, waiter))
+        try:
+            async with asyncio.timeout(FAILSAFE_S):
+                await waiter
+        finally:
+            self._waiters.remove((n, waiter))
+
+
+@pytest.fixture
+def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
+    gate = Gate()
+    monkeypatch.setattr("service.engine.perform", gate)
+    return gate
+
+
+async def history(backend: MemoryBackend) -> list[Event]:
+    """Every event the backend has recorded (its ids start at 1)."""
+    events, resync = await backend.bus.history_after(0)
+    assert not resync
+    return events
+
+
+async def names(backend: MemoryBackend, task_id: str) -> list[str]:
     """The task's status events, in order (progress left out)."""
     return [
-        e.name for e in engine.bus._buffer if e.task_id == task_id and e.name != "task.progress"
+        e.name for e in await history(backend) if e.task_id == task_id and e.name != "task.progress"
     ]
 
 
 async def test_a_task_runs_from_queued_to_completed_with_one_event_per_change(
-    engine: Engine,
+    engine: Engine, backend: MemoryBackend
 ) -> None:
-    task = engine.submit(submission())
-    assert task.status is TaskStatus.QUEUED
-    done = await finished(engine, task.task_id)
+    task = await engine.submit(submission())
+    assert task.status is QUEUED
+    done = await finished(backend, task.task_id)
     assert (done.status, done.result, done.progress, done.eta_s) == (
         "completed",
         {"sum": 6.5},
@@ -89,7 +170,12 @@ async def test_a_task_runs_from_queued_to_completed_with_one_event_per_change(
         None,
     )
     assert done.created_at <= done.started_at <= done.finished_at  # type: ignore[operator]
-    assert names(engine, task.task_id) == ["task.queued", "task.processing", "task.completed"]
+    assert await names(backend, task.task_id) == [
+        "task.queued",
+        "task.processing",
+        "task.completed",
+    ]
+    assert engine.outcomes == Counter({("compute_sum", "completed"): 1})
 
 
 @pytest.mark.parametrize(
@@ -142,268 +228,338 @@ async def test_a_task_runs_from_queued_to_completed_with_one_event_per_change(
     ],
 )
 async def test_results(
-    engine: Engine, task_type: str, parameters: dict[str, Any], result: Any
+    engine: Engine,
+    backend: MemoryBackend,
+    task_type: str,
+    parameters: dict[str, Any],
+    result: Any,
 ) -> None:
-    task = engine.submit(submission(task_type, **parameters))
-    done = await finished(engine, task.task_id)
+    task = await engine.submit(submission(task_type, **parameters))
+    done = await finished(backend, task.task_id)
     assert (done.status, done.result) == ("completed", result)
 
 
-async def test_report_and_data_processing_results(engine: Engine) -> None:
-    report = engine.submit(submission("generate_report", title="Q3", sections=2))
-    data = engine.submit(submission("data_processing", rows=25_000))
-    assert (await finished(engine, report.task_id)).result["report"].startswith("Q3\n==\n")
-    summary = (await finished(engine, data.task_id)).result
+async def test_report_and_data_processing_results(engine: Engine, backend: MemoryBackend) -> None:
+    report = await engine.submit(submission("generate_report", title="Q3", sections=2))
+    data = await engine.submit(submission("data_processing", rows=25_000))
+    assert (await finished(backend, report.task_id)).result["report"].startswith("Q3\n==\n")
+    summary = (await finished(backend, data.task_id)).result
     assert summary["rows"] == 25_000
     assert summary["min"] < summary["mean"] < summary["max"]
     assert 14 < summary["stdev"] < 16
 
 
-async def test_a_task_that_raises_its_own_error_fails_with_that_type(engine: Engine) -> None:
-    task = engine.submit(submission("unstable_task", failure_rate=1))
-    done = await finished(engine, task.task_id)
-    assert done.status is TaskStatus.FAILED
+async def test_a_task_that_raises_its_own_error_fails_with_that_type(
+    engine: Engine, backend: MemoryBackend
+) -> None:
+    task = await engine.submit(submission("unstable_task", failure_rate=1))
+    done = await finished(backend, task.task_id)
+    assert done.status is FAILED
     assert done.error is not None and done.error.type == "TaskFailedError"
     assert done.result is None and done.finished_at is not None
+    assert engine.outcomes == Counter({("unstable_task", "failed"): 1})
 
 
-async def test_a_task_over_its_time_limit_fails_with_timeout_error() -> None:
-    engine = new_engine(work_scale=1.0, task_timeout_s=0.001)
-    engine.start()
-    try:
-        done = await finished(engine, engine.submit(submission()).task_id)
-        assert done.status is TaskStatus.FAILED
-        assert done.error is not None and done.error.type == "TimeoutError"
-        assert "0.001 s" in done.error.message
-    finally:
-        await engine.close()
+async def test_a_task_over_its_time_limit_fails_with_timeout_error(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    engine = new_engine(backend, clock, work_scale=1.0, task_timeout_s=0.001)
+    async with started(engine):
+        done = await finished(backend, (await engine.submit(submission())).task_id)
+    assert done.status is FAILED
+    assert done.error is not None and done.error.type == "TimeoutError"
+    assert "0.001 s" in done.error.message
 
 
 async def test_a_bug_in_a_task_type_fails_the_task_and_the_worker_carries_on(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    engine: Engine, backend: MemoryBackend, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async def broken(*args: object) -> object:
         raise ZeroDivisionError("oops")
 
     monkeypatch.setattr("service.engine.perform", broken)
-    done = await finished(engine, engine.submit(submission()).task_id)
+    done = await finished(backend, (await engine.submit(submission())).task_id)
     assert done.error is not None and (done.error.type, done.error.message) == (
         "ZeroDivisionError",
         "oops",
     )
     monkeypatch.undo()
-    assert (
-        await finished(engine, engine.submit(submission()).task_id)
-    ).status is TaskStatus.COMPLETED
+    after = await finished(backend, (await engine.submit(submission())).task_id)
+    assert after.status is COMPLETED
 
 
-async def test_at_most_concurrency_tasks_process_at_once(slow_engine: Engine) -> None:
-    tasks = [slow_engine.submit(submission()) for _ in range(7)]
-    await until(lambda: slow_engine.pool.running == 5)
-    for _ in range(20):
-        await asyncio.sleep(0)
-    statuses = [t.status for t in tasks]
-    assert statuses.count(TaskStatus.PROCESSING) == 5
-    assert statuses[5:] == [TaskStatus.QUEUED, TaskStatus.QUEUED]
-    assert len(slow_engine.queue) == 2
-
-
-async def test_higher_priority_tasks_start_first() -> None:
-    engine = new_engine(concurrency=1)
-    order = [
-        engine.submit(submission(priority=p)) for p in ("low", "normal", "high", "normal", "high")
+async def test_at_most_concurrency_tasks_process_at_once(
+    engine: Engine, backend: MemoryBackend, gate: Gate
+) -> None:
+    async with recording(backend.bus) as rec:
+        tasks = [await engine.submit(submission()) for _ in range(7)]
+        await rec.until_count("task.processing", 5)
+        # Five workers each wait on a gated job: nothing else can be claimed until one ends.
+        counts = await backend.counts()
+        assert (counts[PROCESSING], counts[QUEUED]) == (5, 2)
+        assert [t.status for t in tasks] == [PROCESSING] * 5 + [QUEUED] * 2
+        assert engine.pool.running == 5
+        gate.release.set()
+        events = await rec.until_count("task.completed", 7)
+    # Over the whole run, never more than five at once, and the last two started only once
+    # a task had ended and freed a worker.
+    assert gate.most == 5
+    started_at = [i for i, e in enumerate(events) if e.name == "task.processing"]
+    first_end = next(i for i, e in enumerate(events) if e.name == "task.completed")
+    assert len(started_at) == 7 and started_at[4] < first_end < started_at[5]
+    assert [e.task_id for e in events if e.name == "task.processing"][5:] == [
+        t.task_id for t in tasks[5:]
     ]
-    seen: list[str] = []
-    async with engine.bus.subscribe() as events:
-        engine.start()
-        try:
-            async with asyncio.timeout(5):
-                async for event in events:
-                    if event.name == "task.processing":
-                        seen.append(event.task_id)
-                    if len(seen) == len(order):
-                        break
-        finally:
-            await engine.close()
-    expected = [order[i].task_id for i in (2, 4, 1, 3, 0)]
-    assert seen == expected
 
 
-async def test_the_101st_queued_task_is_refused_with_a_retry_hint() -> None:
-    engine = new_engine(max_queue=100)  # not started: everything stays queued
+async def test_higher_priority_tasks_start_first(backend: MemoryBackend, clock: FakeClock) -> None:
+    engine = new_engine(backend, clock, concurrency=1)
+    order = [
+        await engine.submit(submission(priority=p))
+        for p in ("low", "normal", "high", "normal", "high")
+    ]
+    async with recording(backend.bus) as rec, started(engine):
+        await rec.until_count("task.processing", len(order))
+    seen = [e.task_id for e in rec.events if e.name == "task.processing"]
+    assert seen == [order[i].task_id for i in (2, 4, 1, 3, 0)]
+
+
+async def test_the_101st_queued_task_is_refused_with_a_retry_hint(clock: FakeClock) -> None:
+    backend = new_backend(clock, max_queue=100)
+    engine = new_engine(backend, clock)  # not started: everything stays queued
     for _ in range(100):
-        engine.submit(submission())
+        await engine.submit(submission())
+    last_id = backend.bus.last_id
     with pytest.raises(QueueFull) as refused:
-        engine.submit(submission())
+        await engine.submit(submission())
     assert refused.value.retry_after_s >= 1
-    assert len(engine.store) == 100
+    assert sum((await backend.counts()).values()) == 100
+    assert backend.bus.last_id == last_id  # and nothing was announced
 
 
 async def test_a_store_full_of_live_tasks_refuses_and_finished_ones_make_room(
-    engine: Engine,
+    clock: FakeClock,
 ) -> None:
-    idle = new_engine(max_tasks=3)
+    idle_backend = new_backend(clock, max_tasks=3)
+    idle = new_engine(idle_backend, clock)
     for _ in range(3):
-        idle.submit(submission())
+        await idle.submit(submission())
     with pytest.raises(StoreFull):
-        idle.submit(submission())
+        await idle.submit(submission())
 
-    small = new_engine(max_tasks=2)
-    small.start()
-    try:
-        first = small.submit(submission())
+    small = new_backend(clock, max_tasks=2)
+    async with started(new_engine(small, clock)) as engine:
+        first = await engine.submit(submission())
         await finished(small, first.task_id)
-        second = small.submit(submission())
+        second = await engine.submit(submission())
         async with small.bus.subscribe(EventFilter(task_id=first.task_id)) as watch:
-            third = small.submit(submission())  # evicts the finished first task
-            assert (await anext(watch)).name == "task.expired"
+            third = await engine.submit(submission())  # evicts the finished first task
+            async with asyncio.timeout(FAILSAFE_S):
+                assert (await anext(watch)).name == "task.expired"
         with pytest.raises(TaskNotFound):
-            small.store.get(first.task_id)
-        assert {t.task_id for t in small.store} == {second.task_id, third.task_id}
-    finally:
-        await small.close()
+            await small.get(first.task_id)
+        held = [task.task_id async for batch in small.select(TaskQuery()) for task in batch]
+        assert set(held) == {second.task_id, third.task_id}
 
 
-async def test_cancel_a_queued_task_and_it_never_runs() -> None:
-    engine = new_engine()
-    task = engine.submit(submission())
-    cancelled = await engine.cancel(task.task_id)
-    assert cancelled.status is TaskStatus.CANCELLED and cancelled.finished_at is not None
-    assert len(engine.queue) == 0
-    engine.start()
-    other = engine.submit(submission())
-    await finished(engine, other.task_id)
-    await engine.close()
-    assert task.started_at is None
-    assert names(engine, task.task_id) == ["task.queued", "task.cancelled"]
-
-
-async def test_cancel_a_processing_task_answers_once_it_is_cancelled(slow_engine: Engine) -> None:
-    task = slow_engine.submit(submission())
-    await until(lambda: task.status is TaskStatus.PROCESSING)
-    cancelled = await slow_engine.cancel(task.task_id)
-    assert cancelled.status is TaskStatus.CANCELLED
-    assert slow_engine.pool.running == 0
-    assert names(slow_engine, task.task_id) == ["task.queued", "task.processing", "task.cancelled"]
-    follow_up = slow_engine.submit(submission())  # the worker is free again
-    await until(lambda: follow_up.status is TaskStatus.PROCESSING)
-
-
-async def test_a_task_taken_by_a_worker_but_not_started_can_still_be_cancelled(
-    engine: Engine,
+async def test_cancel_a_queued_task_and_it_never_runs(
+    backend: MemoryBackend, clock: FakeClock
 ) -> None:
-    task = engine.submit(submission())
-    for _ in range(10):  # the worker takes it; its job is created, not yet run
-        await asyncio.sleep(0)
-        if len(engine.queue) == 0:
-            break
+    engine = new_engine(backend, clock)
+    task = await engine.submit(submission())
     cancelled = await engine.cancel(task.task_id)
-    await until(lambda: engine.pool.running == 0)
-    assert cancelled.status is TaskStatus.CANCELLED
-    assert task.started_at is None
+    assert cancelled.status is CANCELLED and cancelled.finished_at is not None
+    assert (await backend.counts())[QUEUED] == 0
+    async with started(engine):
+        # A worker then takes the next task: the cancelled one is not in its way.
+        other = await engine.submit(submission())
+        await finished(backend, other.task_id)
+    assert (await backend.get(task.task_id)).started_at is None
+    assert await names(backend, task.task_id) == ["task.queued", "task.cancelled"]
+    assert engine.outcomes[("compute_sum", "cancelled")] == 1
+
+
+async def test_cancel_a_processing_task_answers_once_it_is_cancelled(
+    backend: MemoryBackend, clock: FakeClock, gate: Gate
+) -> None:
+    async with started(new_engine(backend, clock, concurrency=1)) as engine:
+        task = await engine.submit(submission())
+        await gate.reached_by(1)
+        cancelled = await engine.cancel(task.task_id)
+        assert cancelled.status is CANCELLED and cancelled.finished_at is not None
+        assert (await backend.get(task.task_id)).status is CANCELLED
+        assert await names(backend, task.task_id) == [
+            "task.queued",
+            "task.processing",
+            "task.cancelled",
+        ]
+        assert engine.outcomes == Counter({("compute_sum", "cancelled"): 1})
+        async with expect_event(backend.bus, "task.processing") as processing:
+            follow_up = await engine.submit(submission())
+        # The one worker is free again, and runs only the follow-up.
+        assert (await processing).task_id == follow_up.task_id
+        await gate.reached_by(2)
+        assert (engine.pool.running, gate.inside) == (1, 1)
+
+
+async def test_a_task_claimed_but_whose_job_has_not_started_can_still_be_cancelled(
+    engine: Engine, backend: MemoryBackend, gate: Gate
+) -> None:
+    claims = EventFilter(statuses=frozenset({PROCESSING}))
+    async with backend.bus.subscribe(claims) as claimed:
+        task = await engine.submit(submission())
+        # This subscriber is woken by the claim itself, before the job the worker made for
+        # the task has run its first line: the cancel lands in between.
+        async with asyncio.timeout(FAILSAFE_S):
+            assert (await anext(claimed)).task_id == task.task_id
+        assert gate.entered == 0, "the job had already started: the window was missed"
+        try:
+            async with asyncio.timeout(FAILSAFE_S):
+                cancelled = await engine.cancel(task.task_id)
+        except TimeoutError:
+            status = (await backend.get(task.task_id)).status
+            pytest.fail(f"the cancel never answered; the task is still {status}")
+    assert cancelled.status is CANCELLED
+    assert (await backend.counts())[PROCESSING] == 0
+    assert await names(backend, task.task_id) == [
+        "task.queued",
+        "task.processing",
+        "task.cancelled",
+    ]
 
 
 @pytest.mark.parametrize("outcome", ["completed", "failed", "cancelled"])
 async def test_cancel_a_finished_task_is_a_conflict_and_changes_nothing(
-    engine: Engine, outcome: str
+    engine: Engine, backend: MemoryBackend, outcome: str
 ) -> None:
     rate = 1 if outcome == "failed" else 0
-    task = engine.submit(submission("unstable_task", failure_rate=rate))
+    task = await engine.submit(submission("unstable_task", failure_rate=rate))
     if outcome == "cancelled":
         await engine.cancel(task.task_id)
-    done = await finished(engine, task.task_id)
-    before = (done.status, done.finished_at, len(engine.bus._buffer))
+    done = await finished(backend, task.task_id)
+    assert done.status == outcome
+    before = (done.status, done.finished_at, backend.bus.last_id)
     with pytest.raises(TaskConflict):
         await engine.cancel(task.task_id)
-    assert (task.status, task.finished_at, len(engine.bus._buffer)) == before
+    after = await backend.get(task.task_id)
+    assert (after.status, after.finished_at, backend.bus.last_id) == before
 
 
 @pytest.mark.parametrize("outcome", ["failed", "cancelled"])
 async def test_retry_queues_a_failed_or_cancelled_task_as_its_next_attempt(
-    engine: Engine, outcome: str
+    engine: Engine, backend: MemoryBackend, outcome: str
 ) -> None:
-    task = engine.submit(submission("unstable_task", failure_rate=1 if outcome == "failed" else 0))
+    rate = 1 if outcome == "failed" else 0
+    task = await engine.submit(submission("unstable_task", failure_rate=rate))
     if outcome == "cancelled":
         await engine.cancel(task.task_id)
-    await finished(engine, task.task_id)
-    retried = engine.retry(task.task_id)
+    assert (await finished(backend, task.task_id)).status == outcome
+    retried = await engine.retry(task.task_id)
     assert (retried.status, retried.attempt, retried.error, retried.finished_at) == (
         "queued",
         2,
         None,
         None,
     )
-    again = await finished(engine, task.task_id)
+    again = await finished(backend, task.task_id)
     assert again.attempt == 2 and again.status.is_finished
 
 
 async def test_retry_of_a_task_that_is_not_failed_or_cancelled_is_a_conflict(
-    slow_engine: Engine,
+    engine: Engine, backend: MemoryBackend, gate: Gate
 ) -> None:
-    task = slow_engine.submit(submission())
+    task = await engine.submit(submission())
     with pytest.raises(TaskConflict):
-        slow_engine.retry(task.task_id)
-    await until(lambda: task.status is TaskStatus.PROCESSING)
+        await engine.retry(task.task_id)  # queued
+    await gate.reached_by(1)
+    assert (await backend.get(task.task_id)).status is PROCESSING
     with pytest.raises(TaskConflict):
-        slow_engine.retry(task.task_id)
-    assert task.attempt == 1
+        await engine.retry(task.task_id)  # processing
+    assert (await backend.get(task.task_id)).attempt == 1
 
 
-async def test_retry_into_a_full_queue_is_refused_and_leaves_the_task_as_it_was() -> None:
-    engine = new_engine(max_queue=1)
-    task = engine.submit(submission())
+async def test_retry_into_a_full_queue_is_refused_and_leaves_the_task_as_it_was(
+    clock: FakeClock,
+) -> None:
+    backend = new_backend(clock, max_queue=1)
+    engine = new_engine(backend, clock)
+    task = await engine.submit(submission())
     await engine.cancel(task.task_id)
-    engine.submit(submission())
+    await engine.submit(submission())
     with pytest.raises(QueueFull):
-        engine.retry(task.task_id)
-    assert (task.status, task.attempt) == (TaskStatus.CANCELLED, 1)
+        await engine.retry(task.task_id)
+    kept = await backend.get(task.task_id)
+    assert (kept.status, kept.attempt) == (CANCELLED, 1)
 
 
 async def test_unknown_task_ids_are_not_found(engine: Engine) -> None:
     with pytest.raises(TaskNotFound):
         await engine.cancel("nope")
     with pytest.raises(TaskNotFound):
-        engine.retry("nope")
+        await engine.retry("nope")
 
 
-async def test_close_cancels_running_tasks_with_an_event() -> None:
-    engine = new_engine(work_scale=1.0)
-    engine.start()
-    task = engine.submit(submission())
-    await until(lambda: task.status is TaskStatus.PROCESSING)
-    await engine.close()
-    assert task.status is TaskStatus.CANCELLED
-    assert names(engine, task.task_id)[-1] == "task.cancelled"
+async def test_close_cancels_running_tasks_with_an_event_and_leaves_queued_ones(
+    backend: MemoryBackend, clock: FakeClock, gate: Gate
+) -> None:
+    engine = new_engine(backend, clock, concurrency=1)
+    async with started(engine):
+        running = await engine.submit(submission())
+        waiting = await engine.submit(submission())
+        await gate.reached_by(1)
+    assert (await backend.get(running.task_id)).status is CANCELLED
+    assert (await names(backend, running.task_id))[-1] == "task.cancelled"
+    assert engine.pool.running == 0
+    assert engine.outcomes == Counter({("compute_sum", "cancelled"): 1})
+    assert await names(backend, waiting.task_id) == ["task.queued"]
+    assert (await backend.counts())[QUEUED] == 1
 
 
-async def test_progress_events_are_throttled_to_one_per_percent_and_interval() -> None:
+async def test_progress_events_are_throttled_to_one_per_percent_and_interval(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
     now = FakeClock(0.0)
-    engine = new_engine()
-    engine._monotonic = now
-    task = engine.submit(submission())
-    report = engine._progress_reporter(task, duration_s=10.0)
-    report(0.005)  # under 1%
-    report(0.011)
-    report(0.015)  # same percent
+    engine = new_engine(backend, clock, monotonic=now)
+    task = await engine.submit(submission())
+    claim = await backend.claim()
+    report = engine._progress_reporter(claim, duration_s=10.0)
+    await report(0.005)  # under 1%
+    await report(0.011)
+    await report(0.015)  # same percent
     now.advance(0.05)
-    report(0.5)  # too soon
+    await report(0.5)  # too soon
     now.advance(0.05)
-    report(0.6)
-    report(1.0)  # too soon, and 100% is reserved for completed
-    progress = [e for e in engine.bus._buffer if e.name == "task.progress"]
-    assert [(e.id, TaskStatus(e.status)) for e in progress] == [(2, "queued"), (3, "queued")]
-    assert (task.progress, task.eta_s) == (99, 0.0)
+    await report(0.6)
+    await report(1.0)  # too soon, and 100% is reserved for completed
+    progress = [e for e in await history(backend) if e.name == "task.progress"]
+    assert [(e.id, e.status) for e in progress] == [(3, PROCESSING), (4, PROCESSING)]
+    snapshots = [orjson.loads(e.data) for e in progress]
+    assert [(s["progress"], s["eta_s"]) for s in snapshots] == [(1, 9.9), (60, 4.0)]
+    # The task holds the progress it last recorded (reports in between are not written).
+    assert (task.progress, task.eta_s) == (60, 4.0)
 
 
-async def test_progress_moves_with_the_work_and_eta_counts_down() -> None:
-    engine = new_engine(work_scale=0.01)  # 0.05-0.3 s of work, in ticks
-    engine.start()
-    try:
-        task = engine.submit(submission("generate_report", title="t", sections=20))
-        event = await next_event(engine.bus, "task.progress", EventFilter(task_id=task.task_id))
-        snapshot = orjson.loads(event.data)
-        assert 0 < snapshot["progress"] < 100
-        assert 0 <= snapshot["eta_s"] < 0.24
-        await finished(engine, task.task_id)
-    finally:
-        await engine.close()
+async def test_progress_moves_with_the_work_and_eta_counts_down(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    monotonic = FakeClock(0.0)
+    # 0.24 s of work, in 20 ticks of 5%.
+    engine = new_engine(backend, clock, work_scale=0.01, monotonic=monotonic)
+    snapshots: list[dict[str, Any]] = []
+    async with started(engine):
+        task = await engine.submit(submission("generate_report", title="t", sections=20))
+        only_this = EventFilter(task_id=task.task_id)
+        async with asyncio.timeout(FAILSAFE_S), backend.bus.subscribe(only_this) as events:
+            async for event in events:
+                if event.name == "task.progress":
+                    snapshots.append(orjson.loads(event.data))
+                    monotonic.advance(1.0)  # so the next report passes the throttle
+                elif event.status.is_finished:
+                    break
+    assert len(snapshots) >= 2
+    percents = [s["progress"] for s in snapshots]
+    etas = [s["eta_s"] for s in snapshots]
+    assert percents[0] > 0 and percents == sorted(set(percents)) and percents[-1] < 100
+    assert 0 <= etas[-1] < etas[0] < 0.24 and etas == sorted(etas, reverse=True)
+    done = await backend.get(task.task_id)
+    assert (done.status, done.progress, done.eta_s) == (COMPLETED, 100, None)

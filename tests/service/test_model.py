@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from service import schemas
+from api import schemas
 from service.model import InvalidTransition, Task, TaskError, TaskStatus, task_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -16,6 +16,13 @@ def test_defaults_are_the_spec_limits() -> None:
     assert (settings.result_ttl_s, settings.max_body_bytes) == (600, 1_048_576)
     assert (settings.work_scale, settings.task_timeout_s, settings.long_poll_max_s) == (1.0, 60, 10)
     assert (settings.event_buffer, settings.heartbeat_s, settings.cors_origins) == (10_000, 15, [])
+    assert (settings.subscriber_queue, settings.send_timeout_s) == (1_000, 10)
+    assert settings.backend == "memory://"
+
+
+def test_the_backend_is_named_by_a_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TASKWIRE_BACKEND", "memory://")
+    assert load_settings().backend == "memory://"
 
 
 def test_values_come_from_taskwire_environment_variables(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -45,6 +52,10 @@ def test_values_come_from_taskwire_environment_variables(monkeypatch: pytest.Mon
         ("TASKWIRE_EVENT_BUFFER", "0"),
         ("TASKWIRE_HEARTBEAT", "0"),
         ("TASKWIRE_LOG_LEVEL", "loud"),
+        ("TASKWIRE_BACKEND", "ftp://example"),
+        ("TASKWIRE_BACKEND", "memory"),
+        ("TASKWIRE_SUBSCRIBER_QUEUE", "0"),
+        ("TASKWIRE_SEND_TIMEOUT", "0"),
     ],
 )
 def test_a_bad_value_stops_with_a_message_naming_the_setting(

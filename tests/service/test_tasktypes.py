@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -263,12 +264,32 @@ def test_addresses_are_checked_for_syntax_only(address: str) -> None:
     assert SUBMISSION.validate_python(body).parameters.model_dump()["recipients"] == [address]
 
 
+class Reports(list[float]):
+    """A progress report callback that keeps what it is told (Work awaits each report)."""
+
+    async def __call__(self, fraction: float) -> None:
+        self.append(fraction)
+
+
 async def test_work_reports_progress_up_to_done_in_even_steps() -> None:
-    reports: list[float] = []
-    work = Work(0.0, reports.append)
+    reports = Reports()
+    work = Work(0.0, reports)
     steps = [step async for step in work.steps(4)]
     assert steps == [0, 1, 2, 3]
     assert reports == [0.25, 0.5, 0.75, 1.0]
+
+
+async def test_work_waits_for_each_report_before_it_goes_on() -> None:
+    log: list[str] = []
+
+    async def report(fraction: float) -> None:
+        log.append(f"report {fraction}")
+        await asyncio.sleep(0)  # a report that has to wait, as a backend write does
+        log.append("reported")
+
+    async for step in Work(0.0, report).steps(2):
+        log.append(f"step {step}")
+    assert log == ["step 0", "report 0.5", "reported", "step 1", "report 1.0", "reported"]
 
 
 async def test_long_steps_are_split_into_ticks_so_progress_moves_smoothly(
@@ -280,8 +301,8 @@ async def test_long_steps_are_split_into_ticks_so_progress_moves_smoothly(
         slept.append(seconds)
 
     monkeypatch.setattr("service.tasktypes.asyncio.sleep", fake_sleep)
-    reports: list[float] = []
-    async for _ in Work(2.0, reports.append).steps(2):
+    reports = Reports()
+    async for _ in Work(2.0, reports).steps(2):
         pass
     assert slept == [0.25] * 8  # no pause longer than TICK_S
     assert reports == [n / 8 for n in range(1, 9)]

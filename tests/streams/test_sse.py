@@ -13,11 +13,24 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from service.events import Event
 from service.model import Task, TaskStatus
-from tests.support import engine_of, finished, serve, sse, take_events, until
+from tests.support import (
+    FAILSAFE_S,
+    Subscriptions,
+    backend_of,
+    bus_of,
+    expect_event,
+    finished,
+    recording,
+    serve,
+    sse,
+    take_events,
+)
 
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2]}}
 SLOW = {"task_type": "unstable_task", "parameters": {"failure_rate": 0}}
+FAIL = {"task_type": "unstable_task", "parameters": {"failure_rate": 1}}
 
 
 @pytest.fixture
@@ -46,7 +59,7 @@ async def test_a_task_lifecycle_arrives_in_order_with_increasing_ids(
         assert response.headers["x-accel-buffering"] == "no"
         events = sse(response)
         assert await anext(events) == {"retry": "3000"}
-        assert await anext(events) == {"id": str(engine_of(app).bus.last_id)}
+        assert await anext(events) == {"id": str(bus_of(app).last_id)}
         task_id = await submit(client)
         received = await take_events(events, 3)
     statuses = [e["event"] for e in received if e["event"] != "task.progress"]
@@ -57,27 +70,41 @@ async def test_a_task_lifecycle_arrives_in_order_with_increasing_ids(
     assert (first["task_id"], first["status"]) == (task_id, "queued")
 
 
-async def test_filters(live: tuple[FastAPI, httpx.AsyncClient]) -> None:
-    app, client = live
+async def test_filters(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app()
+    subscriptions = Subscriptions(bus_of(app))
     params = {"task_type": "unstable_task", "status": "failed,completed"}
-    async with client.stream("GET", "/events", params=params) as response:
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        client.stream("GET", "/events", params=params) as response,
+    ):
         events = sse(response)
-        await until(lambda: engine_of(app).bus.subscriber_count == 1)
-        await submit(client)  # another type: filtered out
-        wanted = await submit(
-            client, {"task_type": "unstable_task", "parameters": {"failure_rate": 1}}
-        )
-        [event] = await take_events(events, 1)
-    assert (event["event"], orjson.loads(event["data"])["task_id"]) == ("task.failed", wanted)
+        await subscriptions.opened(1)
+        await finished(backend_of(app), await submit(client))  # another type: filtered out
+        wanted = await submit(client, FAIL)  # its queued and processing: filtered out
+        marker = await submit(client, FAIL)
+        received = await take_events(events, 2)
+    # Every event delivered before the marker's failure was up to the filter: only the two
+    # failures came through.
+    assert [(e["event"], orjson.loads(e["data"])["task_id"]) for e in received] == [
+        ("task.failed", wanted),
+        ("task.failed", marker),
+    ]
 
 
 async def test_a_task_id_filter(live: tuple[FastAPI, httpx.AsyncClient]) -> None:
     app, client = live
-    start = engine_of(app).bus.last_id
-    await submit(client)
+    backend, bus = backend_of(app), bus_of(app)
+    start = bus.last_id
+    other = await submit(client)
     task_id = await submit(client)
-    await finished(engine_of(app), task_id)
-    buffered = [e for e in engine_of(app).bus.replay_after(start)[0] if e.task_id == task_id]
+    await finished(backend, other)
+    await finished(backend, task_id)
+    history, resync = await bus.history_after(start)
+    assert not resync
+    buffered = [e for e in history if e.task_id == task_id]
+    assert len(buffered) < len(history)  # the other task's events are in between
     async with client.stream(
         "GET", "/events", params={"task_id": task_id, "last_event_id": buffered[0].id - 1}
     ) as response:
@@ -89,14 +116,13 @@ async def test_resume_replays_every_event_after_the_id_with_no_gap_or_duplicate_
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = live
-    bus = engine_of(app).bus
-    for _ in range(5):
-        await submit(client)
+    backend, bus = backend_of(app), bus_of(app)
+    submitted = [await submit(client) for _ in range(5)]
     resume_after = bus.last_id - 7
 
     async def keep_submitting() -> None:  # events keep coming while the client connects
         for _ in range(10):
-            await submit(client)
+            submitted.append(await submit(client))
 
     publisher = asyncio.create_task(keep_submitting())
     async with client.stream(
@@ -104,7 +130,8 @@ async def test_resume_replays_every_event_after_the_id_with_no_gap_or_duplicate_
     ) as response:
         events = sse(response)
         await publisher
-        await until(lambda: all(t.status.is_finished for t in engine_of(app).store))
+        for task_id in submitted:
+            await finished(backend, task_id)
         expected = bus.last_id - resume_after
         received = await take_events(events, expected)
     assert [int(e["id"]) for e in received] == list(range(resume_after + 1, bus.last_id + 1))
@@ -115,7 +142,7 @@ async def test_the_header_wins_over_the_query_and_a_bad_query_id_is_400(
 ) -> None:
     app, client = live
     await submit(client)
-    latest = engine_of(app).bus.last_id
+    latest = bus_of(app).last_id
     headers = {"Last-Event-ID": str(latest - 1)}
     async with client.stream(
         "GET", "/events", params={"last_event_id": 0}, headers=headers
@@ -136,13 +163,13 @@ async def test_a_last_event_id_header_that_is_no_event_id_gets_a_resync_not_a_re
 ) -> None:
     # EventSource gives up for good on a 400; a resync keeps it, and tells it to reload.
     app, client = live
-    await finished(engine_of(app), await submit(client))  # nothing more happens meanwhile
+    await finished(backend_of(app), await submit(client))  # nothing more happens meanwhile
     async with client.stream("GET", "/events", headers={"Last-Event-ID": header}) as response:
         assert response.status_code == 200
         events = sse(response)
         assert await anext(events) == {"retry": "3000"}
         resync = await anext(events)
-    assert resync == {"event": "resync", "id": str(engine_of(app).bus.last_id), "data": "{}"}
+    assert resync == {"event": "resync", "id": str(bus_of(app).last_id), "data": "{}"}
 
 
 async def test_the_stream_opens_with_its_position_so_a_quick_reconnect_misses_nothing(
@@ -167,18 +194,13 @@ async def test_an_id_older_than_the_buffer_gets_one_resync_then_live_events(
 ) -> None:
     app = make_app(event_buffer=3)
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        for _ in range(3):
-            await submit(client)
-        await until(lambda: all(t.status.is_finished for t in engine_of(app).store))
+        for task_id in [await submit(client) for _ in range(3)]:
+            await finished(backend_of(app), task_id)
         async with client.stream("GET", "/events", params={"last_event_id": 1}) as response:
             events = sse(response)
             assert await anext(events) == {"retry": "3000"}
             resync = await anext(events)
-            assert resync == {
-                "event": "resync",
-                "id": str(engine_of(app).bus.last_id),
-                "data": "{}",
-            }
+            assert resync == {"event": "resync", "id": str(bus_of(app).last_id), "data": "{}"}
             task_id = await submit(client)
             [live_event] = await take_events(events, 1)
     assert orjson.loads(live_event["data"])["task_id"] == task_id
@@ -196,7 +218,7 @@ async def test_a_heartbeat_comment_keeps_an_idle_stream_alive(
         events = sse(response)
         assert await anext(events) == {"retry": "3000"}
         assert "id" in await anext(events)
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(FAILSAFE_S):
             heartbeat = await anext(events)
     assert heartbeat["comment"].startswith("ping")
 
@@ -205,10 +227,15 @@ async def test_a_task_stream_starts_with_its_state_and_ends_after_its_end(
     make_app: Callable[..., FastAPI],
 ) -> None:
     app = make_app(work_scale=1.0)
-    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
-        engine = engine_of(app)
-        task_id = await submit(client, SLOW)
-        await until(lambda: engine.store.get(task_id).status is TaskStatus.PROCESSING)
+    bus = bus_of(app)
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        recording(bus) as recorder,
+    ):
+        async with expect_event(bus, "task.processing") as processing:
+            task_id = await submit(client, SLOW)
+        assert (await processing).task_id == task_id
         async with client.stream("GET", f"/tasks/{task_id}/events") as response:
             events = sse(response)
             assert await anext(events) == {"retry": "3000"}
@@ -217,7 +244,11 @@ async def test_a_task_stream_starts_with_its_state_and_ends_after_its_end(
                 "task.processing",
                 "processing",
             )
-            assert int(first["id"]) == engine.bus.last_id
+            # Its id is the latest event's, and its data the task as that event left it: a
+            # client resuming from it gets exactly the changes after what it was shown.
+            [at] = [event for event in recorder.events if event.id == int(first["id"])]
+            assert first["data"] == at.data.decode()
+            assert int(first["id"]) >= (await processing).id
             assert (await client.delete(f"/tasks/{task_id}")).status_code == 200
             rest = [e async for e in events]  # the stream ends by itself
     assert [e["event"] for e in rest if e.get("event") != "task.progress"] == ["task.cancelled"]
@@ -228,7 +259,7 @@ async def test_a_finished_task_stream_is_one_event_and_a_reconnect_after_it_is_2
 ) -> None:
     app, client = live
     task_id = await submit(client)
-    await finished(engine_of(app), task_id)
+    await finished(backend_of(app), task_id)
     async with client.stream("GET", f"/tasks/{task_id}/events") as response:
         received = [e async for e in sse(response) if "id" in e]
     assert [e["event"] for e in received] == ["task.completed"]
@@ -254,11 +285,12 @@ async def test_a_stream_counts_once_against_the_rate_limit(
     make_app: Callable[..., FastAPI],
 ) -> None:
     app = make_app(rate_limit=2)
+    subscriptions = Subscriptions(bus_of(app))
     async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
         async with client.stream("GET", "/events") as response:
             assert response.headers["ratelimit"].startswith('"per-ip";r=1;')
             events = sse(response)
-            await until(lambda: engine_of(app).bus.subscriber_count == 1)
+            await subscriptions.opened(1)
             await submit(client)  # the second request
             assert len(await take_events(events, 3)) == 3  # still streaming, not counted again
         assert (await client.get("/tasks")).status_code == 429
@@ -268,7 +300,8 @@ async def test_a_subscriber_that_never_reads_is_dropped_and_the_others_miss_noth
     make_app: Callable[..., FastAPI],
 ) -> None:
     app = make_app(subscriber_queue=20, send_timeout_s=0.5, heartbeat_s=0.2)
-    bus = engine_of(app).bus
+    bus = bus_of(app)
+    subscriptions = Subscriptions(bus)
     pad = Task(
         task_id="pad",
         task_type="compute_sum",
@@ -281,19 +314,27 @@ async def test_a_subscriber_that_never_reads_is_dropped_and_the_others_miss_noth
             slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             slow.connect((host, int(port)))
             slow.sendall(b"GET /events HTTP/1.1\r\nHost: taskwire\r\n\r\n")  # and never reads
+            await subscriptions.opened(1)
+            stuck = set(url.server.server_state.tasks)  # the one request in flight
+            assert len(stuck) == 1
             async with client.stream("GET", "/events") as response:
                 events = sse(response)
-                await until(lambda: bus.subscriber_count == 2)
+                await subscriptions.opened(2)
+                assert bus.subscriber_count == 2
                 first = bus.last_id + 1
                 received: list[int] = []
-                for _ in range(100):  # 4 MB in all, in bursts the reading client keeps up with
-                    for _ in range(10):
-                        bus.publish("task.progress", pad)
+                for burst in range(100):  # 4 MB in all, in bursts the reading client keeps up with
+                    # Straight onto the bus, as a backend delivers them (its history is left
+                    # out: nothing here resumes).
+                    for n in range(10):
+                        bus.deliver(Event.of(first + burst * 10 + n, "task.progress", pad))
                     received += [int(e["id"]) for e in await take_events(events, 10)]
                 assert received == list(range(first, first + 1000))
                 assert bus.dropped == 1 and bus.subscriber_count == 1
                 task_id = await submit(client)  # the workers are not held up either
-                assert (await finished(engine_of(app), task_id)).status is TaskStatus.COMPLETED
+                assert (await finished(backend_of(app), task_id)).status is TaskStatus.COMPLETED
                 # The stuck request is torn down (send timeout, or the heartbeat finding the
                 # stream over) although its client has not read a byte: only ours is left.
-                await until(lambda: url.requests_in_flight == 1)
+                _, pending = await asyncio.wait(stuck, timeout=FAILSAFE_S)
+                assert not pending
+                assert url.requests_in_flight == 1

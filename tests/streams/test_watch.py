@@ -11,7 +11,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from tests.support import FAILSAFE_S, engine_of, finished, serve, until
+from tests.support import FAILSAFE_S, Subscriptions, backend_of, bus_of, finished, serve
 
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2]}}
 FAIL = {"task_type": "unstable_task", "parameters": {"failure_rate": 1}}
@@ -27,7 +27,9 @@ async def live(
 
 
 async def submit(client: httpx.AsyncClient, body: dict[str, Any] = SUM) -> str:
-    task_id: str = (await client.post("/tasks", json=body)).json()["task_id"]
+    response = await client.post("/tasks", json=body)
+    assert response.status_code == 202, response.text
+    task_id: str = response.json()["task_id"]
     return task_id
 
 
@@ -51,13 +53,14 @@ async def test_snapshot_then_synced_then_events(live: tuple[FastAPI, httpx.Async
     app, client = live
     done = [await submit(client) for _ in range(3)]
     for task_id in done:
-        await finished(engine_of(app), task_id)
+        await finished(backend_of(app), task_id)
     async with client.stream("GET", "/tasks", params={"watch": "true"}) as response:
         assert response.headers["content-type"] == "application/x-ndjson"
         assert response.headers["cache-control"] == "no-store"
         stream = lines(response)
         snapshot = await until_synced(stream)
         assert [t["task_id"] for t in snapshot] == done[::-1]
+        assert {t["status"] for t in snapshot} == {"completed"}
         new = await submit(client)
         async with asyncio.timeout(FAILSAFE_S):
             events = []
@@ -104,25 +107,30 @@ async def test_filters_apply_to_the_snapshot_and_the_events(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
     app, client = live
+    backend = backend_of(app)
     failed = await submit(client, FAIL)
-    await finished(engine_of(app), await submit(client))
-    await finished(engine_of(app), failed)
+    await finished(backend, await submit(client))
+    await finished(backend, failed)
     params = {"watch": "true", "status": "failed", "task_type": "unstable_task"}
     async with client.stream("GET", "/tasks", params=params) as response:
         stream = lines(response)
         assert [t["task_id"] for t in await until_synced(stream)] == [failed]
-        await submit(client)  # a compute_sum: never shown
+        # A compute_sum, and an unstable task's queued and processing events, come first,
+        # all of them before the failure the next line must be.
+        await finished(backend, await submit(client))
         again = await submit(client, FAIL)
         async with asyncio.timeout(FAILSAFE_S):
             line = await anext(stream)
     assert (line["type"], line["task"]["task_id"]) == ("task.failed", again)
 
 
-async def test_the_watch_ends_when_the_client_goes_away(
-    live: tuple[FastAPI, httpx.AsyncClient],
-) -> None:
-    app, client = live
-    async with client.stream("GET", "/tasks", params={"watch": "true"}) as response:
-        await until_synced(lines(response))
-        assert engine_of(app).bus.subscriber_count == 1
-    await until(lambda: engine_of(app).bus.subscriber_count == 0)
+async def test_the_watch_ends_when_the_client_goes_away(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app()
+    bus = bus_of(app)
+    subscriptions = Subscriptions(bus)
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as client:
+        async with client.stream("GET", "/tasks", params={"watch": "true"}) as response:
+            await until_synced(lines(response))
+            assert bus.subscriber_count == 1
+        await subscriptions.open_now(0)  # the server let go of it: nobody is listening
+        assert (subscriptions.count, bus.subscriber_count) == (1, 0)

@@ -1,0 +1,232 @@
+"""The app factory: builds every long-lived object from settings and wires the ASGI stack.
+
+Request path, outermost first: request id, access log, CORS, rate limiting, error
+classification, body limit, then FastAPI's router. So every answer, a CORS preflight's too,
+carries a request id and is logged; a 429 or a 500 still carries CORS headers; and every
+counted answer, an error's included, carries the rate-limit fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+    websocket_request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
+from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from sse_starlette.sse import AppStatus
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.exceptions import ExceptionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp
+
+from api.logs import configure_logging
+from api.openapi import problem_openapi
+from api.problems import classify
+from api.prometheus import Metrics
+from api.routes import events, health, metrics, tasks, tasktypes
+from api.shutdown import exit_signal
+from api.ui import DEFAULT_DIST, ui_routes
+from middleware.accesslog import AccessLogMiddleware
+from middleware.bodylimit import BodyLimitMiddleware
+from middleware.cors import CORSMiddleware
+from middleware.errors import ErrorMiddleware
+from middleware.ratelimit import RateCounter, RateLimitMiddleware
+from middleware.requestid import RequestIdMiddleware
+from service.backend import Backend
+from service.backends import open_backend
+from service.cleanup import Cleanup
+from service.clock import Clock
+from service.engine import Engine
+from service.settings import Settings, load_settings
+
+UNCOUNTED_PATHS = ("/healthz", "/metrics", "/task-types", "/docs", "/openapi.json", "/")
+UNCOUNTED_PREFIXES = ("/assets/", "/docs/")
+EXPOSED_HEADERS = ("Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID")
+ROUTERS = (tasks.router, events.router, tasktypes.router, health.router, metrics.router)
+
+_DEFAULT_HANDLERS: dict[Any, Callable[..., Any]] = {
+    HTTPException: http_exception_handler,
+    RequestValidationError: request_validation_exception_handler,
+    WebSocketRequestValidationError: websocket_request_validation_exception_handler,
+}
+"""FastAPI's own handlers, which every app starts with; Taskwire's middleware answers these."""
+
+
+def _refuse_catch_all(key: Any) -> None:
+    if key in (500, Exception):
+        raise TypeError(
+            "Taskwire answers unexpected errors itself (middleware/errors.py); "
+            "add a handler for a specific exception class instead"
+        )
+
+
+class TaskwireAPI(FastAPI):
+    """FastAPI, with Taskwire's middleware in place of FastAPI's own outer layers.
+
+    FastAPI wraps its router in layers of its own: server errors, telemetry, a body limit,
+    exception handlers. Taskwire's middleware already classifies every error as problem
+    JSON and limits bodies, so those layers would only cost time (a fifth of a request,
+    measured). What stays is what ordinary FastAPI code relies on: plain ``@app.get``
+    routes (with ``BackgroundTasks``, ``Response`` parameters, dependencies with
+    ``yield``) get their exit stacks, and handlers added with ``@app.exception_handler``
+    answer their exceptions. A handler for ``Exception`` or 500 is refused when it is
+    added: unexpected errors are answered by ``middleware/errors.py``, logged with the
+    request id.
+    """
+
+    def add_exception_handler(self, exc_class_or_status_code: Any, handler: Any) -> None:
+        _refuse_catch_all(exc_class_or_status_code)
+        super().add_exception_handler(exc_class_or_status_code, handler)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        for key in self.exception_handlers:  # handlers given to the constructor, too
+            _refuse_catch_all(key)
+        app: ASGIApp = AsyncExitStackMiddleware(self.router)
+        added = {
+            key: handler
+            for key, handler in self.exception_handlers.items()
+            if handler is not _DEFAULT_HANDLERS.get(key)
+        }
+        if added:
+            # FastAPI's default answers (422 and plain details) would preempt Taskwire's
+            # problem JSON, so what no added handler claims is passed on to it.
+            defaults = dict.fromkeys(_DEFAULT_HANDLERS, _pass_on)
+            app = ExceptionMiddleware(app, handlers={**defaults, **added}, debug=self.debug)
+        for cls, args, kwargs in reversed(self.user_middleware):
+            app = cls(app, *args, **kwargs)
+        return app
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    backend: Backend | None = None,
+    clock: Clock = time.time,
+    monotonic: Clock = time.monotonic,
+    rng: random.Random | None = None,
+) -> FastAPI:
+    """Build Taskwire. Without ``settings`` they are read from the environment; without
+    ``backend`` it is the one ``settings.backend`` names."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    backend = backend or open_backend(settings, clock=clock, monotonic=monotonic)
+    engine = Engine(
+        backend,
+        concurrency=settings.concurrency,
+        work_scale=settings.work_scale,
+        task_timeout_s=settings.task_timeout_s,
+        clock=clock,
+        monotonic=monotonic,
+        rng=rng,
+    )
+    cleanup = Cleanup(
+        backend, ttl_s=settings.result_ttl_s, interval_s=min(1.0, settings.result_ttl_s)
+    )
+    counter = (
+        backend.rate_counter(limit=settings.rate_limit, window_s=settings.rate_window_s)
+        if settings.rate_limit
+        else None
+    )
+
+    async def drain(stopping: asyncio.Event) -> None:
+        await stopping.wait()
+        await engine.close()  # running tasks end cancelled, each with its event
+        await backend.close()  # then every stream ends and every long-poll answers
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # sse-starlette would end streams on SIGTERM too, through its patch of uvicorn and a
+        # 0.5 s poll; Taskwire drains them itself (api/shutdown.py): one, tested, path.
+        AppStatus.disable_automatic_graceful_drain()  # type: ignore[no-untyped-call]
+        await backend.start()
+        stopping = asyncio.Event()
+        engine.start()
+        draining = asyncio.create_task(drain(stopping))
+        try:
+            async with AsyncExitStack() as stack:
+                stack.enter_context(exit_signal(stopping))
+                await stack.enter_async_context(background(cleanup.run()))
+                yield
+        finally:
+            stopping.set()
+            await draining
+
+    app = TaskwireAPI(
+        title="Taskwire",
+        version="0.1.0",
+        summary="A rate-limited asynchronous task manager.",
+        lifespan=lifespan,
+        middleware=_middleware(settings, counter),
+        redoc_url=None,
+        # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
+        redirect_slashes=False,
+        # Taskwire's metrics are Prometheus (/metrics) and its access log its own; FastAPI's
+        # OpenTelemetry hooks would look for a provider on every request that nobody set up.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+    )
+    app.state.settings = settings
+    app.state.backend = backend
+    app.state.engine = engine
+    app.state.cleanup = cleanup
+    app.state.metrics = Metrics(backend, engine)
+    # Added as they are, not by include_router: FastAPI rebuilds included routes into
+    # contexts with handlers of its own, which would bypass LeanRoute's. And first: the
+    # router tries routes in order, and the API is hotter than /docs and /openapi.json.
+    app.router.routes[:0] = [route for router in ROUTERS for route in router.routes]
+    app.router.routes.extend(ui_routes(settings.ui_dir or DEFAULT_DIST))
+    long_poll_max_s = settings.long_poll_max_s
+    app.openapi = lambda: problem_openapi(app, long_poll_max_s=long_poll_max_s)  # type: ignore[method-assign]
+    return app
+
+
+def _middleware(settings: Settings, counter: RateCounter | None) -> list[Middleware]:
+    stack = [Middleware(RequestIdMiddleware), Middleware(AccessLogMiddleware)]
+    if settings.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "DELETE"],
+                allow_headers=["Content-Type", "Last-Event-ID", "X-Request-ID"],
+                expose_headers=EXPOSED_HEADERS,
+            )
+        )
+    if counter is not None:
+        stack.append(
+            Middleware(
+                RateLimitMiddleware,
+                counter=counter,
+                exempt_paths=UNCOUNTED_PATHS,
+                exempt_prefixes=UNCOUNTED_PREFIXES,
+            )
+        )
+    stack.append(Middleware(ErrorMiddleware, classify=classify))
+    stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    return stack
+
+
+@asynccontextmanager
+async def background(coroutine: Coroutine[Any, Any, None]) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``coroutine`` as a task for the duration of the block, then cancel and await it."""
+    task = asyncio.create_task(coroutine)
+    try:
+        yield task
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _pass_on(request: Request, exc: Exception) -> Response:
+    raise exc

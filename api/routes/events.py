@@ -1,0 +1,114 @@
+"""Server-Sent Events: ``/events`` (every task) and ``/tasks/{task_id}/events`` (one task)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Header, Query
+from fastapi.responses import Response
+
+from api.dependencies import BackendDep, BusDep, SettingsDep
+from api.openapi import SSE_DOC, problems
+from api.routes import lean_router
+from api.routes.tasks import StatusList, statuses_of
+from service.events import EventFilter
+from service.tasktypes import TaskTypeName
+from streams.sse import event_stream, has_news, task_stream
+
+router = lean_router()
+
+MAX_ID_DIGITS = 19
+"""Event ids are microseconds since the epoch: 16 digits now, and within a signed 64-bit int."""
+LastEventId = Annotated[
+    int | None, Query(ge=0, description="resume after this event id (Last-Event-ID wins)")
+]
+LastEventIdHeader = Annotated[
+    str | None,
+    Header(
+        alias="Last-Event-ID",
+        description="sent by EventSource; one that is not an event id gets a `resync`",
+    ),
+]
+
+
+def resume_point(query: int | None, header: str | None) -> tuple[int | None, bool]:
+    """Where a reconnecting client left off, and whether it sent a position it cannot have.
+
+    The header (sent by EventSource itself) wins over the query. A header that is not an event
+    id is not refused: a 400 would make EventSource give up for good, so it is taken as a
+    position too old to resume from, and answered with a ``resync``.
+    """
+    if header is None:
+        return query, False
+    header = header.strip()
+    if header.isascii() and header.isdigit() and len(header) <= MAX_ID_DIGITS:
+        return int(header), False
+    return None, True
+
+
+@router.get(
+    "/events",
+    response_class=Response,
+    responses={200: SSE_DOC, **problems(400, 429)},
+    summary="Every task event, as Server-Sent Events",
+)
+async def events(
+    bus: BusDep,
+    settings: SettingsDep,
+    task_id: UUID | None = None,
+    task_type: TaskTypeName | None = None,
+    status: StatusList = None,
+    last_event_id: LastEventId = None,
+    last_event_id_header: LastEventIdHeader = None,
+) -> Response:
+    event_filter = EventFilter(
+        task_id=str(task_id) if task_id else None,
+        task_types=frozenset({task_type} if task_type else ()),
+        statuses=statuses_of(status),
+    )
+    after, lost = resume_point(last_event_id, last_event_id_header)
+    return event_stream(
+        bus,
+        event_filter,
+        after=after,
+        lost=lost,
+        heartbeat_s=settings.heartbeat_s,
+        send_timeout_s=settings.send_timeout_s,
+    )
+
+
+@router.get(
+    "/tasks/{task_id}/events",
+    response_class=Response,
+    responses={
+        200: SSE_DOC,
+        204: {"description": "A reconnecting client has already seen the task's end"},
+        **problems(400, 404, 429),
+    },
+    summary="One task's events: its current state, then each change until it ends",
+)
+async def task_events(
+    task_id: UUID,
+    backend: BackendDep,
+    bus: BusDep,
+    settings: SettingsDep,
+    last_event_id: LastEventId = None,
+    last_event_id_header: LastEventIdHeader = None,
+) -> Response:
+    task = await backend.get(str(task_id))  # 404 before any stream starts
+    after, _ = resume_point(last_event_id, last_event_id_header)
+    seen_the_end = (
+        after is not None
+        and task.status.is_finished
+        and not await has_news(bus, task.task_id, after)
+    )
+    if seen_the_end:  # 204 is how a server tells EventSource to stop reconnecting
+        return Response(status_code=204)
+    return task_stream(
+        backend,
+        bus,
+        task.task_id,
+        heartbeat_s=settings.heartbeat_s,
+        send_timeout_s=settings.send_timeout_s,
+    )

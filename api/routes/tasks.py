@@ -1,0 +1,167 @@
+"""``/tasks``: submit, read (and long-poll), list (and watch), cancel and retry tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Body, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response, StreamingResponse
+
+from api import schemas
+from api.dependencies import BackendDep, BusDep, EngineDep, SettingsDep
+from api.negotiation import preferred
+from api.openapi import CREATED, NDJSON_LINE, problems
+from api.routes import lean_router
+from service.backend import TaskQuery
+from service.events import EventFilter
+from service.model import Task, TaskStatus, task_json
+from service.tasktypes import SubmissionUnion, TaskTypeName
+from streams.longpoll import wait_for_status_change
+from streams.ndjson import NDJSON, json_array, ndjson_lines, watch
+
+router = lean_router()
+
+_STATUS = "|".join(TaskStatus)
+STATUS_LIST = f"^({_STATUS})(,({_STATUS}))*$"
+StatusList = Annotated[
+    str | None, Query(pattern=STATUS_LIST, description="comma-separated statuses")
+]
+JSON = "application/json"
+LIST_TYPES = (JSON, NDJSON)
+"""The representations of ``GET /tasks``, the default first."""
+VARY = {"Vary": "Accept"}
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+def statuses_of(status: str | None) -> frozenset[TaskStatus]:
+    return frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
+
+
+def task_response(task: Task, status_code: int = 200, *, created: bool = False) -> Response:
+    headers = {"Location": f"/tasks/{task.task_id}"} if created else None
+    return Response(task_json(task), status_code, headers, media_type=JSON)
+
+
+@router.post(
+    "/tasks",
+    status_code=202,
+    response_model=schemas.Task,
+    responses={202: CREATED, **problems(400, 413, 429, 503)},
+    summary="Submit a task",
+)
+async def submit_task(
+    submission: Annotated[SubmissionUnion, Body(discriminator="task_type")], engine: EngineDep
+) -> Response:
+    return task_response(await engine.submit(submission), 202, created=True)
+
+
+@router.get(
+    "/tasks/{task_id}",
+    response_model=schemas.Task,
+    responses=problems(400, 404, 429),
+    summary="Read a task, or long-poll until its status changes",
+)
+async def get_task(
+    task_id: UUID,
+    backend: BackendDep,
+    bus: BusDep,
+    settings: SettingsDep,
+    wait: Annotated[bool, Query(description="wait for a status change")] = False,
+    timeout_s: Annotated[
+        float | None,
+        Query(
+            alias="timeout",
+            gt=0,
+            allow_inf_nan=False,
+            description="seconds to wait at most (with `wait`); default and most: "
+            "TASKWIRE_LONG_POLL_MAX",
+        ),
+    ] = None,
+) -> Response:
+    longest_s = settings.long_poll_max_s
+    if timeout_s is not None and timeout_s > longest_s:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "less_than_equal",
+                    "loc": ("query", "timeout"),
+                    "msg": f"Input should be less than or equal to {longest_s:g}",
+                    "input": timeout_s,
+                }
+            ]
+        )
+    if wait:
+        task = await wait_for_status_change(backend, bus, str(task_id), timeout_s or longest_s)
+    else:
+        task = await backend.get(str(task_id))
+    return task_response(task)
+
+
+@router.get(
+    "/tasks",
+    response_model=list[schemas.Task],
+    responses={
+        200: {
+            "description": "The matching tasks, newest first: a JSON array, or with "
+            "`Accept: application/x-ndjson` one task per line. With `watch=true`: "
+            "NDJSON snapshot lines, one `synced` line, then a line per event.",
+            "content": {
+                NDJSON: {
+                    "schema": {"type": "array", "items": NDJSON_LINE},
+                    "itemSchema": NDJSON_LINE,
+                }
+            },
+        },
+        **problems(400, 429),
+    },
+    summary="List tasks",
+)
+async def list_tasks(
+    request: Request,
+    backend: BackendDep,
+    bus: BusDep,
+    status: StatusList = None,
+    task_type: TaskTypeName | None = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+    watch_: Annotated[
+        bool, Query(alias="watch", description="NDJSON: snapshot, `synced`, then live events")
+    ] = False,
+) -> StreamingResponse:
+    query = TaskQuery(statuses=statuses_of(status), task_type=task_type, limit=limit)
+
+    def keep(task: Task) -> bool:  # a task's status may move on while the list is sent
+        return not query.statuses or task.status in query.statuses
+
+    if watch_:
+        event_filter = EventFilter(
+            task_types=frozenset({task_type} if task_type else ()), statuses=query.statuses
+        )
+        lines = watch(bus, event_filter, lambda: backend.select(query), keep)
+        return StreamingResponse(lines, media_type=NDJSON, headers=STREAM_HEADERS)
+    batches = backend.select(query)
+    if preferred(request.headers.get("accept"), LIST_TYPES) == NDJSON:
+        return StreamingResponse(ndjson_lines(batches, keep), media_type=NDJSON, headers=VARY)
+    return StreamingResponse(json_array(batches, keep), media_type=JSON, headers=VARY)
+
+
+@router.delete(
+    "/tasks/{task_id}",
+    response_model=schemas.Task,
+    responses=problems(400, 404, 409, 429),
+    summary="Cancel a queued or processing task",
+)
+async def cancel_task(task_id: UUID, engine: EngineDep) -> Response:
+    return task_response(await engine.cancel(str(task_id)))
+
+
+@router.post(
+    "/tasks/{task_id}/retry",
+    status_code=202,
+    response_model=schemas.Task,
+    responses={202: CREATED, **problems(400, 404, 409, 429, 503)},
+    summary="Queue a failed or cancelled task again",
+)
+async def retry_task(task_id: UUID, engine: EngineDep) -> Response:
+    return task_response(await engine.retry(str(task_id)), 202, created=True)

@@ -1,0 +1,148 @@
+"""The backend seam: everything Taskwire keeps as state, behind one protocol.
+
+The engine decides *what* happens to a task (validation, the work, progress, timeouts); a
+backend keeps *where things are*: the tasks, the queue with its cap and priorities, which
+worker holds which task, the event history, the rate-limit counters. Each transition below
+is one call, and a backend makes it atomic: it checks its preconditions, changes the state
+and records the event together (on Redis, one script), so no crash and no other process can
+see or split half a transition.
+
+Backends: ``service/backends/memory`` (one process, the reference) and
+``service/backends/redis`` (any number of processes on one Redis), chosen by
+``TASKWIRE_BACKEND`` through ``service.backends.open_backend``. ``tests/service/backends``
+holds the conformance suite that defines correct for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from service.events import EventBus
+from service.model import Task, TaskError, TaskStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A task a worker has taken: it is ``processing``, and only this claim may end it.
+
+    ``token`` fences the worker's writes: once the lease has been lost (and the task taken
+    over by another worker), a write with the old token is refused with ``LeaseLost``.
+    """
+
+    task: Task
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class TaskQuery:
+    """Which tasks a list wants; an empty field matches everything. Newest first."""
+
+    statuses: frozenset[TaskStatus] = frozenset()
+    task_type: str | None = None
+    limit: int | None = None
+
+    def matches(self, task: Task) -> bool:
+        return (not self.statuses or task.status in self.statuses) and (
+            self.task_type is None or task.task_type == self.task_type
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelling:
+    """What a cancel found: a task already ``cancelled`` (it was queued), or one running."""
+
+    task: Task
+    running: bool
+    """True if the task is processing: its worker must stop it and record the end."""
+
+
+class RateCounter(Protocol):
+    """Requests per key in a sliding window; ``hit`` counts one and says if it is allowed."""
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def window_s(self) -> int: ...
+
+    async def hit(self, key: str) -> tuple[bool, int, int]:
+        """``(allowed, remaining, reset_s)``: whether this request is within the limit, how
+        many more the window allows, and whole seconds until the oldest counted one leaves."""
+        ...
+
+
+class Backend(Protocol):
+    """Where tasks, the queue, leases, events and rate-limit counters live."""
+
+    bus: EventBus
+    """This process's delivery of every event the backend records, in id order."""
+
+    lease_s: float | None
+    """How long a claim holds without ``renew``; None where a claim cannot be lost."""
+
+    async def start(self) -> None:
+        """Connect, and start delivering events to ``bus``."""
+
+    async def close(self) -> None:
+        """Stop delivering events and let go of connections (state is kept)."""
+
+    def on_cancel(self, stop: Callable[[str], object]) -> None:
+        """Have ``stop(task_id)`` called when a processing task is to be cancelled: its worker,
+        if it runs in this process, must stop it and record the end."""
+
+    # Reads
+
+    async def get(self, task_id: str) -> Task:
+        """The task, or ``TaskNotFound``."""
+
+    def select(self, query: TaskQuery) -> AsyncIterator[Sequence[Task]]:
+        """The matching tasks, newest first, in batches."""
+
+    async def counts(self) -> Mapping[TaskStatus, int]:
+        """How many tasks are held in each status, in O(1)."""
+
+    # Transitions: each is atomic and records its events.
+
+    async def submit(self, task: Task, *, planned_s: float) -> Task:
+        """Store ``task`` and queue it (``task.queued``); ``planned_s`` is its run's expected
+        length, for ``eta_s``. Finished tasks are evicted (``task.expired``) to make room.
+        ``QueueFull`` or ``StoreFull`` when there is none."""
+
+    async def claim(self) -> Claim:
+        """Wait for a queued task this worker may run, and move it to ``processing``."""
+
+    async def progress(self, claim: Claim, *, percent: int, eta_s: float) -> None:
+        """Record progress (``task.progress``)."""
+
+    async def finish(
+        self,
+        claim: Claim,
+        status: TaskStatus,
+        *,
+        result: Any = None,
+        error: TaskError | None = None,
+    ) -> Task:
+        """End a claimed task as ``completed`` (with ``result``), ``failed`` (with
+        ``error``) or ``cancelled``."""
+
+    async def renew(self, claim: Claim) -> None:
+        """Extend the claim's lease; ``LeaseLost`` if it has already run out."""
+
+    async def cancel(self, task_id: str) -> Cancelling:
+        """Cancel a queued task at once (``task.cancelled``), or have the worker of a
+        processing one stop it (see ``on_cancel``). ``TaskConflict`` for a finished task."""
+
+    async def retry(self, task_id: str) -> Task:
+        """Queue a failed or cancelled task again as its next attempt (``task.queued``).
+        ``TaskConflict`` for any other status, ``QueueFull`` when there is no room."""
+
+    async def sweep(self, *, ttl_s: float) -> int:
+        """Remove the tasks finished more than ``ttl_s`` ago (``task.expired`` each), and
+        return lost claims to the queue; returns how many tasks were removed."""
+
+    # Limits
+
+    def rate_counter(self, *, limit: int, window_s: int) -> RateCounter:
+        """A sliding-window request counter kept with the rest of the state."""

@@ -1,0 +1,205 @@
+"""The memory backend: every task, the queue and the events in this process (the default).
+
+Nothing else to run, and the fastest: each transition is a few dict and deque operations with
+no await inside, so it is atomic on the event loop. The price is that the state lives and
+dies with the process, and one process is the whole service.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from service.backend import Cancelling, Claim, TaskQuery
+from service.backends.memory.history import EventRing
+from service.backends.memory.queue import TaskQueue
+from service.backends.memory.ratelimit import SlidingWindowCounter
+from service.backends.memory.store import TaskStore
+from service.clock import Clock, utc
+from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict
+from service.events import EventBus
+from service.model import RETRYABLE, Task, TaskError, TaskStatus
+
+
+class MemoryBackend:
+    """The ``Backend`` of one process.
+
+    Args:
+        max_queue: most tasks waiting at once.
+        max_tasks: most tasks held; finished ones are evicted first to make room.
+        event_buffer: how many of the latest events are kept for replay.
+        subscriber_queue: how many undelivered events one subscriber may hold.
+        clock: wall-clock seconds, for the task timestamps and the TTL.
+        monotonic: interval seconds, for the rate-limit window.
+        first_event_id: id of the first event (by default, the time in microseconds).
+    """
+
+    lease_s: float | None = None  # a claim lives as long as this process
+
+    def __init__(
+        self,
+        *,
+        max_queue: int,
+        max_tasks: int,
+        event_buffer: int,
+        subscriber_queue: int,
+        clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
+        first_event_id: int | None = None,
+    ) -> None:
+        self._store = TaskStore(max_tasks)
+        self._queue = TaskQueue(max_queue)
+        self._history = EventRing(event_buffer, first_event_id)
+        self.bus = EventBus(
+            self._history, subscriber_queue=subscriber_queue, last_id=self._history.last_id
+        )
+        self._clock = clock
+        self._monotonic = monotonic
+        self._planned_s: dict[str, float] = {}
+        self._claims: dict[str, Claim] = {}
+        """The processing tasks, by id, each with the claim that holds it."""
+        self._tokens = map(str, itertools.count(1))
+        self._stop: Callable[[str], object] = lambda task_id: None
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        self.bus.close()
+
+    def on_cancel(self, stop: Callable[[str], object]) -> None:
+        self._stop = stop
+
+    async def get(self, task_id: str) -> Task:
+        return self._store.get(task_id)
+
+    def select(self, query: TaskQuery) -> AsyncIterator[Sequence[Task]]:
+        # Taken now, not at the first iteration: a watch subscribes, then selects, and no
+        # event may fall between the two.
+        return _once(self._store.select(query))
+
+    async def counts(self) -> Mapping[TaskStatus, int]:
+        return self._store.counts
+
+    async def submit(self, task: Task, *, planned_s: float) -> Task:
+        if self._queue.is_full:
+            raise QueueFull(self._queue.maxsize, self._retry_after_s())
+        if self._store.is_full:
+            raise StoreFull(self._store.capacity, self._retry_after_s())
+        for evicted in self._store.add(task):
+            self._removed(evicted)
+        self._planned_s[task.task_id] = planned_s
+        self._queue.put(task)
+        self._publish(task)
+        return task
+
+    async def claim(self) -> Claim:
+        task = await self._queue.get()
+        task.start(self._now(), eta_s=round(self._planned_s[task.task_id], 1))
+        self._store.moved(task, TaskStatus.QUEUED)
+        claim = self._claims[task.task_id] = Claim(task, next(self._tokens))
+        self._publish(task)
+        return claim
+
+    async def progress(self, claim: Claim, *, percent: int, eta_s: float) -> None:
+        self._check(claim)
+        claim.task.progress = percent
+        claim.task.eta_s = eta_s
+        self._publish(claim.task, "task.progress")
+
+    async def finish(
+        self,
+        claim: Claim,
+        status: TaskStatus,
+        *,
+        result: Any = None,
+        error: TaskError | None = None,
+    ) -> Task:
+        self._check(claim)
+        task = claim.task
+        match status:
+            case TaskStatus.COMPLETED:
+                task.complete(result, self._now())
+            case TaskStatus.FAILED if error is not None:
+                task.fail(error, self._now())
+            case TaskStatus.CANCELLED:
+                task.cancel(self._now())
+            case _:
+                raise ValueError(f"a claim cannot end as {status} (error={error!r})")
+        del self._claims[task.task_id]
+        self._store.moved(task, TaskStatus.PROCESSING)
+        self._publish(task)
+        return task
+
+    async def renew(self, claim: Claim) -> None:
+        self._check(claim)
+
+    async def cancel(self, task_id: str) -> Cancelling:
+        task = self._store.get(task_id)
+        match task.status:
+            case TaskStatus.QUEUED:
+                self._queue.discard(task)
+                task.cancel(self._now())
+                self._store.moved(task, TaskStatus.QUEUED)
+                self._publish(task)
+                return Cancelling(task, running=False)
+            case TaskStatus.PROCESSING:
+                self._stop(task_id)
+                return Cancelling(task, running=True)
+            case _:
+                raise TaskConflict(
+                    f"task {task_id} is {task.status}; "
+                    "only queued or processing ones can be cancelled"
+                )
+
+    async def retry(self, task_id: str) -> Task:
+        task = self._store.get(task_id)
+        if task.status not in RETRYABLE:
+            raise TaskConflict(
+                f"task {task_id} is {task.status}; only failed or cancelled tasks can be retried"
+            )
+        if self._queue.is_full:
+            raise QueueFull(self._queue.maxsize, self._retry_after_s())
+        previous = task.status
+        task.requeue()
+        self._store.moved(task, previous)
+        self._queue.put(task)
+        self._publish(task)
+        return task
+
+    async def sweep(self, *, ttl_s: float) -> int:
+        expired = self._store.expire(finished_before=utc(self._clock() - ttl_s))
+        for task in expired:
+            self._removed(task)
+        return len(expired)
+
+    def rate_counter(self, *, limit: int, window_s: int) -> SlidingWindowCounter:
+        return SlidingWindowCounter(limit=limit, window_s=window_s, clock=self._monotonic)
+
+    def _check(self, claim: Claim) -> None:
+        if self._claims.get(claim.task.task_id) is not claim:
+            raise LeaseLost(claim.task.task_id)
+
+    def _retry_after_s(self) -> int:
+        """Whole seconds until a running task is expected to end and free a place."""
+        etas = [claim.task.eta_s for claim in self._claims.values() if claim.task.eta_s is not None]
+        return max(1, math.ceil(min(etas, default=1.0)))
+
+    def _removed(self, task: Task) -> None:
+        del self._planned_s[task.task_id]
+        self._publish(task, "task.expired")
+
+    def _publish(self, task: Task, name: str | None = None) -> None:
+        self.bus.deliver(self._history.record(name or f"task.{task.status}", task))
+
+    def _now(self) -> datetime:
+        return utc(self._clock())
+
+
+async def _once(batch: Sequence[Task]) -> AsyncIterator[Sequence[Task]]:
+    if batch:
+        yield batch

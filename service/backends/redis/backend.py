@@ -1,0 +1,499 @@
+"""The Redis backend: any number of Taskwire processes, on any number of hosts, one service.
+
+Every transition is one Lua script (``lua/*.lua``), so a crash can never split one and no
+other process sees half of it. Every event goes into one Redis stream, numbered by the
+scripts with the service's consecutive integer ids; one reader per process (``XREAD BLOCK``)
+hands them, in id order, to this process's ``EventBus``, which serves its streams,
+watches and long-polls. Claims are leases: the worker renews its lease while the task runs,
+every write it makes carries its token, and a reaper (any process, one at a time) returns
+the tasks of lost workers to the queue.
+
+Redis being away is an answer, not a crash: every call has a short timeout and fails with
+``BackendUnavailable`` (a 503); after a failure, calls fail at once for a moment instead of
+each waiting out its timeout; the reader and the workers retry with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from importlib import resources
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+from redis.exceptions import BusyLoadingError, ReadOnlyError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.backend import Cancelling, Claim, TaskQuery
+from service.backends.redis.codec import Entry, decode_task, fragment
+from service.clock import Clock, utc
+from service.errors import (
+    BackendUnavailable,
+    LeaseLost,
+    QueueFull,
+    StoreFull,
+    TaskConflict,
+    TaskNotFound,
+)
+from service.events import Event, EventBus
+from service.model import Task, TaskError, TaskStatus
+
+logger = logging.getLogger("taskwire.redis")
+
+UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOnlyError, OSError)
+CALL_TIMEOUT_S = 1.0
+"""Longest a call waits for Redis: a request that needs it answers 503 well within 2 s."""
+DOWN_S = 0.5
+"""After a failed call, how long further calls fail at once instead of waiting too."""
+BLOCK_MS = 1000
+"""How long the reader's XREAD waits for new entries before asking again."""
+CLAIM_POLL_S = 1.0
+"""Longest an idle worker waits before asking again, if it missed the event that says so."""
+PAGE = 256
+"""Tasks per page of a list; events per page of a replay."""
+EXPIRE_BATCH = 500
+"""Tasks removed per expiry script, so no one script holds Redis for long."""
+REAPER_EVERY_MS = 1000
+
+_TRANSITIONS = (
+    "submit",
+    "claim",
+    "progress",
+    "renew",
+    "finish",
+    "cancel",
+    "retry",
+    "expire",
+    "recover",
+    "select",
+)
+
+
+def _script(name: str) -> str:
+    return (resources.files(__package__) / "lua" / f"{name}.lua").read_text()
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"***@{netloc}"))
+
+
+class StreamHistory:
+    """The event stream as a replay source for subscribers that resume."""
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self._backend = backend
+
+    async def after(self, event_id: int) -> tuple[list[Event], bool]:
+        backend = self._backend
+        async with backend.pipeline() as pipe:
+            pipe.xrange(backend.key("events"), "-", "+", count=1)
+            pipe.get(backend.key("eid"))
+            pipe.xrange(backend.key("events"), f"{event_id + 1}-0", "+")
+            oldest, last, entries = await backend.execute(pipe)
+        last_id = int(last or 0)
+        first_kept = Entry(*oldest[0]).id if oldest else last_id + 1
+        if event_id > last_id or event_id < first_kept - 1:
+            return [], True
+        events = [entry.event for entry in map(_entry, entries) if entry.event is not None]
+        return events, False
+
+
+def _stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task has been asked to stop.
+
+    redis-py checks a pooled connection with ``asyncio.timeout(0)``, and on Python 3.11 a
+    cancellation that lands in that moment becomes a ``TimeoutError`` it swallows: the
+    request to stop is still counted (``cancelling()``), so loops look for it themselves.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` and wait until it has ended, asking again if a cancel is lost."""
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.05)
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("%s failed", task.get_name(), exc_info=task.exception())
+
+
+def _entry(item: tuple[bytes, dict[bytes, bytes]]) -> Entry:
+    return Entry(*item)
+
+
+class RedisCounter:
+    """The sliding-window rate limit, kept in Redis for every process at once.
+
+    Uses the Redis server's clock, so processes whose clocks differ still agree; a ``clock``
+    (seconds) replaces it in tests.
+    """
+
+    def __init__(
+        self, backend: RedisBackend, *, limit: int, window_s: int, clock: Clock | None
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._backend = backend
+        self._clock = clock
+        self._args = (limit, window_s * 1_000_000, window_s * 1000)  # resolution: window/1000
+
+    async def hit(self, key: str) -> tuple[bool, int, int]:
+        now_us = "" if self._clock is None else int(self._clock() * 1_000_000)
+        keys = [self._backend.key(f"rate:{key}"), self._backend.key(f"rate:{key}:n")]
+        allowed, remaining, reset_s = await self._backend.call(
+            self._backend.ratelimit_script, keys, [*self._args, now_us]
+        )
+        return bool(allowed), int(remaining), int(reset_s)
+
+
+class RedisBackend:
+    """The ``Backend`` of many processes, on a Redis-compatible server (Redis >= 6.2, Valkey).
+
+    Args:
+        url: ``redis://``, ``rediss://`` or ``unix://`` URL of the server.
+        prefix: every key starts with ``{prefix}:``; the braces make it one hash tag, so a
+            Redis Cluster keeps every key of the service in one slot.
+        max_queue, max_tasks, event_buffer, subscriber_queue: as for the memory backend,
+            but across the whole service.
+        concurrency: most tasks processing at once across the whole service.
+        lease_s: how long a claim holds without being renewed.
+        clock: wall-clock seconds, for timestamps and the TTL.
+        rate_clock: seconds for the rate-limit window (default: the Redis server's clock).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        prefix: str,
+        max_queue: int,
+        max_tasks: int,
+        event_buffer: int,
+        subscriber_queue: int,
+        concurrency: int,
+        lease_s: float,
+        clock: Clock = time.time,
+        monotonic: Clock = time.monotonic,
+        rate_clock: Clock | None = None,
+    ) -> None:
+        self.url = redacted(url)
+        self.lease_s: float | None = lease_s
+        self._prefix = f"{{{prefix}}}:"
+        self._max_queue = max_queue
+        self._max_tasks = max_tasks
+        self._event_buffer = event_buffer
+        self._concurrency = concurrency
+        self._clock = clock
+        self._monotonic = monotonic
+        self._rate_clock = rate_clock
+        options: dict[str, Any] = {
+            "socket_timeout": CALL_TIMEOUT_S,
+            "socket_connect_timeout": CALL_TIMEOUT_S,
+            "retry": Retry(NoBackoff(), 0),  # fail fast: the callers decide what to retry
+        }
+        self._redis = aioredis.Redis.from_url(url, **options)
+        # The reader blocks in XREAD: a connection of its own, with room for the block.
+        self._reader_redis = aioredis.Redis.from_url(
+            url, **{**options, "socket_timeout": CALL_TIMEOUT_S + BLOCK_MS / 1000}
+        )
+        common = _script("common")
+        self._scripts: dict[str, AsyncScript] = {
+            name: self._redis.register_script(common + "\n" + _script(name))
+            for name in _TRANSITIONS
+        }
+        self.ratelimit_script = self._redis.register_script(_script("ratelimit"))
+        self.bus = EventBus(StreamHistory(self), subscriber_queue=subscriber_queue, last_id=0)
+        self._reader: asyncio.Task[None] | None = None
+        self._work = asyncio.Event()
+        self._claiming = asyncio.Lock()
+        self._stop: Callable[[str], object] = lambda task_id: None
+        self._down_until = -math.inf
+        self._down_reason = ""
+
+    def key(self, name: str) -> str:
+        return self._prefix + name
+
+    # Lifecycle
+
+    async def start(self) -> None:
+        try:
+            await self._find_position()
+        except UNAVAILABLE as exc:
+            logger.warning("redis at %s is unavailable at start (%s); retrying", self.url, exc)
+        self._reader = asyncio.create_task(self._read(), name="taskwire redis reader")
+
+    async def _find_position(self) -> None:
+        """Start this process's bus at the latest event: the ones before are history."""
+        now_us = int(self._clock() * 1_000_000)
+        # Ids start at the clock in microseconds the first time, as in memory.
+        await self._reader_redis.set(self.key("eid"), now_us - 1, nx=True)
+        self.bus.last_id = int(await self._reader_redis.get(self.key("eid")) or 0)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            await cancelled(self._reader)
+        self.bus.close()
+        await self._redis.aclose()
+        await self._reader_redis.aclose()
+
+    def on_cancel(self, stop: Callable[[str], object]) -> None:
+        self._stop = stop
+
+    # Reads
+
+    async def get(self, task_id: str) -> Task:
+        data = await self._guarded(self._redis.hget(self.key(f"task:{task_id}"), "json"))
+        if data is None:
+            raise TaskNotFound(task_id)
+        return decode_task(data)
+
+    async def select(self, query: TaskQuery) -> AsyncIterator[Sequence[Task]]:
+        statuses = ",".join(sorted(query.statuses))
+        left = query.limit if query.limit is not None else math.inf
+        cursor: bytes | str = "+inf"
+        more = True
+        while more and left > 0:
+            wanted = int(min(left, PAGE))
+            cursor, more_flag, _, *found = await self._transition(
+                "select", "tasks", cursor, PAGE * 4, wanted, statuses, query.task_type or ""
+            )
+            more = bool(int(more_flag))
+            left -= len(found)
+            if found:
+                yield [decode_task(data) for data in found]
+
+    async def counts(self) -> Mapping[TaskStatus, int]:
+        counts = await self._guarded(self._redis.hgetall(self.key("counts")))
+        return {status: int(counts.get(status.value.encode(), 0)) for status in TaskStatus}
+
+    # Transitions
+
+    async def submit(self, task: Task, *, planned_s: float) -> Task:
+        outcome, value = await self._transition(
+            "submit",
+            "queue",
+            task.task_id,
+            task.task_type,
+            task.priority,
+            fragment(task.parameters),
+            fragment(task.created_at),
+            fragment(round(planned_s, 1)),
+            self._max_queue,
+            self._max_tasks,
+        )
+        match outcome:
+            case b"queue_full":
+                raise QueueFull(self._max_queue, int(value))
+            case b"store_full":
+                raise StoreFull(self._max_tasks, int(value))
+        return decode_task(value)
+
+    async def claim(self) -> Claim:
+        async with self._claiming:  # one claim at a time per process: no herd on each event
+            while True:
+                self._work.clear()
+                try:
+                    claimed = await self._transition(
+                        "claim",
+                        "queue",
+                        self._concurrency,
+                        int(self.lease_s * 1000) if self.lease_s else 0,
+                        fragment(self._now()),
+                    )
+                except BackendUnavailable:
+                    claimed = None
+                if claimed:
+                    _, token, data = claimed
+                    return Claim(decode_task(data), token.decode())
+                try:
+                    async with asyncio.timeout(CLAIM_POLL_S):
+                        await self._work.wait()
+                except TimeoutError:
+                    pass
+
+    async def progress(self, claim: Claim, *, percent: int, eta_s: float) -> None:
+        task_id = claim.task.task_id
+        answer = await self._transition(
+            "progress", f"task:{task_id}", task_id, claim.token, percent, fragment(eta_s)
+        )
+        self._check(answer, claim)
+
+    async def finish(
+        self,
+        claim: Claim,
+        status: TaskStatus,
+        *,
+        result: Any = None,
+        error: TaskError | None = None,
+    ) -> Task:
+        task_id = claim.task.task_id
+        now = self._clock()
+        answer = await self._transition(
+            "finish",
+            f"task:{task_id}",
+            task_id,
+            claim.token,
+            status.value,
+            fragment(result),
+            fragment(error),
+            fragment(utc(now)),
+            int(now * 1000),
+        )
+        if answer[0] == b"lost":
+            raise LeaseLost(task_id)
+        return decode_task(answer[1])
+
+    async def renew(self, claim: Claim) -> None:
+        task_id = claim.task.task_id
+        lease_ms = int((self.lease_s or 0) * 1000)
+        answer = await self._transition("renew", f"task:{task_id}", task_id, claim.token, lease_ms)
+        self._check(answer, claim)
+
+    async def cancel(self, task_id: str) -> Cancelling:
+        now = self._clock()
+        outcome, *rest = await self._transition(
+            "cancel", f"task:{task_id}", task_id, fragment(utc(now)), int(now * 1000)
+        )
+        match outcome:
+            case b"missing":
+                raise TaskNotFound(task_id)
+            case b"finished":
+                raise TaskConflict(
+                    f"task {task_id} is {rest[0].decode()}; "
+                    "only queued or processing ones can be cancelled"
+                )
+            case b"running":
+                self._stop(task_id)  # at once, if it runs here; else its process hears it
+                return Cancelling(decode_task(rest[0]), running=True)
+        return Cancelling(decode_task(rest[0]), running=False)
+
+    async def retry(self, task_id: str) -> Task:
+        outcome, *rest = await self._transition(
+            "retry", f"task:{task_id}", task_id, self._max_queue
+        )
+        match outcome:
+            case b"missing":
+                raise TaskNotFound(task_id)
+            case b"conflict":
+                raise TaskConflict(
+                    f"task {task_id} is {rest[0].decode()}; "
+                    "only failed or cancelled tasks can be retried"
+                )
+            case b"queue_full":
+                raise QueueFull(self._max_queue, int(rest[0]))
+        return decode_task(rest[0])
+
+    async def sweep(self, *, ttl_s: float) -> int:
+        now = self._clock()
+        await self._transition(
+            "recover",
+            "processing",
+            fragment(utc(now)),
+            int(now * 1000),
+            EXPIRE_BATCH,
+            REAPER_EVERY_MS,
+        )
+        before_ms = int((now - ttl_s) * 1000)
+        removed = 0
+        while True:
+            batch = int(await self._transition("expire", "finished", before_ms, EXPIRE_BATCH))
+            removed += batch
+            if batch < EXPIRE_BATCH:
+                return removed
+
+    def rate_counter(self, *, limit: int, window_s: int) -> RedisCounter:
+        return RedisCounter(self, limit=limit, window_s=window_s, clock=self._rate_clock)
+
+    # Calls
+
+    def pipeline(self) -> Any:
+        return self._redis.pipeline(transaction=True)
+
+    async def execute(self, pipe: Any) -> list[Any]:
+        result: list[Any] = await self._guarded(pipe.execute())
+        return result
+
+    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        return await self._guarded(script(keys=keys, args=args, client=self._redis))
+
+    async def _transition(self, name: str, key: str, *args: Any) -> Any:
+        now_us = int(self._clock() * 1_000_000)
+        return await self.call(
+            self._scripts[name],
+            [self.key(key)],
+            [self._prefix, now_us, self._event_buffer, *args],
+        )
+
+    async def _guarded(self, call: Any) -> Any:
+        if self._monotonic() < self._down_until:
+            call.close()
+            raise BackendUnavailable("redis", self._down_reason)
+        try:
+            return await call
+        except UNAVAILABLE as exc:
+            self._down_until = self._monotonic() + DOWN_S
+            self._down_reason = str(exc) or type(exc).__name__
+            raise BackendUnavailable("redis", self._down_reason) from exc
+
+    def _check(self, answer: list[bytes], claim: Claim) -> None:
+        if answer[0] == b"lost":
+            raise LeaseLost(claim.task.task_id)
+        if answer[1]:  # a cancel was asked for: the stream entry may not have arrived yet
+            self._stop(claim.task.task_id)
+
+    def _now(self) -> Any:
+        return utc(self._clock())
+
+    # The reader
+
+    async def _read(self) -> None:
+        """Deliver every stream entry to this process, in order, for as long as it runs."""
+        backoff_s = 0.05
+        while True:
+            _stop_if_cancelled()
+            try:
+                if not self.bus.last_id:
+                    await self._find_position()
+                replies: Any = await self._reader_redis.xread(
+                    {self.key("events"): f"{self.bus.last_id}-0"}, count=PAGE, block=BLOCK_MS
+                )
+            except UNAVAILABLE as exc:
+                _stop_if_cancelled()
+                logger.warning("reading events from %s failed (%s); retrying", self.url, exc)
+                await asyncio.sleep(backoff_s)
+                backoff_s = min(backoff_s * 2, 2.0)
+                continue
+            backoff_s = 0.05
+            for _, entries in replies:
+                self._deliver([Entry(*item) for item in entries])
+
+    def _deliver(self, entries: list[Entry]) -> None:
+        for entry in entries:
+            if entry.id > self.bus.last_id + 1 and self.bus.last_id:
+                # Entries were trimmed before this process read them: its subscribers may
+                # have missed events, so they end, and reconnect (resync) by their last id.
+                logger.warning("missed events %d-%d", self.bus.last_id + 1, entry.id - 1)
+                self.bus.reset()
+            if entry.event is None:
+                self.bus.last_id = entry.id
+                if entry.name == "cancel":
+                    self._stop(entry.task_id)
+                continue
+            self.bus.deliver(entry.event)
+            if entry.name != "task.progress":
+                self._work.set()  # a task was queued, or a place freed: a claim may succeed

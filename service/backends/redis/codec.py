@@ -1,0 +1,65 @@
+"""Tasks to and from what the Redis scripts keep: each field as a JSON fragment.
+
+The scripts assemble a task's JSON from its fragments in the field order of the task
+resource, so the bytes a client gets are the bytes the memory backend would send.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from service.events import Event
+from service.model import Task, TaskError, TaskStatus
+
+
+def fragment(value: Any) -> bytes:
+    """``value`` as JSON, timestamps in RFC 3339 with a ``Z``, as ``task_json`` writes them."""
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)
+
+
+def decode_task(data: bytes) -> Task:
+    fields = orjson.loads(data)
+    error = fields["error"]
+    return Task(
+        task_id=fields["task_id"],
+        task_type=fields["task_type"],
+        status=TaskStatus(fields["status"]),
+        priority=fields["priority"],
+        parameters=fields["parameters"],
+        progress=fields["progress"],
+        eta_s=fields["eta_s"],
+        result=fields["result"],
+        error=TaskError(error["type"], error["message"]) if error else None,
+        attempt=fields["attempt"],
+        created_at=datetime.fromisoformat(fields["created_at"]),
+        started_at=_timestamp(fields["started_at"]),
+        finished_at=_timestamp(fields["finished_at"]),
+    )
+
+
+class Entry:
+    """One entry of the event stream: a task event, or a control entry (``cancel``)."""
+
+    __slots__ = ("event", "id", "name", "task_id")
+
+    def __init__(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
+        self.id = int(entry_id.partition(b"-")[0])
+        self.name = fields[b"n"].decode()
+        self.task_id = fields[b"t"].decode()
+        self.event: Event | None = None
+        if self.name.startswith("task."):
+            self.event = Event(
+                self.id,
+                self.name,
+                self.task_id,
+                fields[b"y"].decode(),
+                TaskStatus(fields[b"s"].decode()),
+                fields[b"d"],
+            )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

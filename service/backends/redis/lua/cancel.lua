@@ -1,0 +1,18 @@
+-- Cancel: a queued task is cancelled at once; a processing one is marked, and its holder told
+-- through a 'cancel' entry in the event stream. ARGV[4..]: id, finished_at, finished_ms.
+-- Returns {'cancelled', json} | {'running', json} | {'finished', status} | {'missing'}.
+local id = ARGV[4]
+local key = task_key(id)
+local status = redis.call('HGET', key, 'status')
+if not status then return {'missing'} end
+if status == 'queued' then
+  redis.call('ZREM', P .. 'queue', id)
+  redis.call('ZADD', P .. 'finished', ARGV[6], id)
+  return {'cancelled', move(id, 'cancelled', {'finished_at', ARGV[5]})}
+end
+if status == 'processing' then
+  redis.call('HSET', key, 'cancel', '1')
+  record('cancel', id, redis.call('HGET', key, 'task_type'), status, '')
+  return {'running', redis.call('HGET', key, 'json')}
+end
+return {'finished', status}

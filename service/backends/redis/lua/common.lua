@@ -1,0 +1,100 @@
+-- Shared by every Taskwire script (prepended to each when it is loaded).
+--
+-- Keys: KEYS[1] is a key of this service (so a cluster routes the script to its slot); every
+-- key is the prefix ARGV[1] (which holds one hash tag, e.g. "{taskwire}:") plus a name:
+--   task:<id>  hash: the task's fields as JSON fragments, its JSON, and its bookkeeping
+--   tasks      zset: every task id, scored by creation order (lists are newest first)
+--   queue      zset: queued task ids, scored by priority rank * 2^40 + creation order
+--   processing zset: claimed task ids, scored by lease deadline (server ms)
+--   finished   zset: finished task ids, scored by finish time (ms), for TTL and eviction
+--   counts     hash: tasks per status
+--   events     stream: one entry per event, id "<event id>-0"
+--   eid, seq, token: counters
+-- ARGV[2] is the caller's wall clock in microseconds; ARGV[3] the history's length.
+
+local P = ARGV[1]
+local NOW_US = tonumber(ARGV[2])
+local HISTORY = ARGV[3]
+
+local FIELDS = {'task_id', 'task_type', 'status', 'priority', 'parameters', 'progress',
+  'eta_s', 'result', 'error', 'attempt', 'created_at', 'started_at', 'finished_at'}
+local RANK = {high = 0, normal = 1, low = 2}
+local TWO_40 = 1099511627776
+
+local function task_key(id) return P .. 'task:' .. id end
+
+local function int(n) return string.format('%d', n) end
+
+-- The task's JSON, in the field order of the task resource, from its stored fragments.
+local function assemble(key)
+  local f = redis.call('HMGET', key, unpack(FIELDS))
+  local json = '{"task_id":"' .. f[1] .. '","task_type":"' .. f[2] .. '","status":"' .. f[3]
+    .. '","priority":"' .. f[4] .. '","parameters":' .. f[5] .. ',"progress":' .. f[6]
+    .. ',"eta_s":' .. f[7] .. ',"result":' .. f[8] .. ',"error":' .. f[9]
+    .. ',"attempt":' .. f[10] .. ',"created_at":' .. f[11] .. ',"started_at":' .. f[12]
+    .. ',"finished_at":' .. f[13] .. '}'
+  redis.call('HSET', key, 'json', json)
+  return json
+end
+
+-- Records one event; returns its id. Ids are consecutive integers, starting at the clock in
+-- microseconds the first time (so they keep increasing if the counter is ever lost).
+local function record(name, id, task_type, status, data)
+  local eid = redis.call('INCR', P .. 'eid')
+  if eid == 1 then
+    eid = NOW_US
+    redis.call('SET', P .. 'eid', int(eid))
+  end
+  redis.call('XADD', P .. 'events', 'MAXLEN', '~', HISTORY, int(eid) .. '-0',
+    'n', name, 't', id, 'y', task_type, 's', status, 'd', data)
+  return eid
+end
+
+-- Moves a task to a status: its fields, the counts, its JSON, and the event.
+local function move(id, status, changes, name)
+  local key = task_key(id)
+  local previous = redis.call('HGET', key, 'status')
+  changes[#changes + 1] = 'status'
+  changes[#changes + 1] = status
+  redis.call('HSET', key, unpack(changes))
+  if previous ~= status then
+    redis.call('HINCRBY', P .. 'counts', previous, -1)
+    redis.call('HINCRBY', P .. 'counts', status, 1)
+  end
+  local json = assemble(key)
+  local eid = record(name or ('task.' .. status), id, redis.call('HGET', key, 'task_type'),
+    status, json)
+  redis.call('HSET', key, 'v', int(eid))
+  return json
+end
+
+local function enqueue(id, priority)
+  local seq = redis.call('INCR', P .. 'seq')
+  redis.call('ZADD', P .. 'queue', RANK[priority] * TWO_40 + seq, id)
+end
+
+-- Removes a finished task for good, with its task.expired event.
+local function remove(id)
+  local key = task_key(id)
+  local f = redis.call('HMGET', key, 'status', 'task_type', 'json')
+  redis.call('DEL', key)
+  redis.call('ZREM', P .. 'tasks', id)
+  redis.call('ZREM', P .. 'finished', id)
+  redis.call('HINCRBY', P .. 'counts', f[1], -1)
+  record('task.expired', id, f[2], f[1], f[3])
+end
+
+-- Whole seconds until the running task with the least left should end (at least 1).
+local function retry_after()
+  local best = nil
+  for _, id in ipairs(redis.call('ZRANGE', P .. 'processing', 0, -1)) do
+    local eta = tonumber(redis.call('HGET', task_key(id), 'eta_s'))
+    if eta and (best == nil or eta < best) then best = eta end
+  end
+  return math.max(1, math.ceil(best or 1))
+end
+
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end

@@ -1,0 +1,21 @@
+-- Finish a claimed task, by the claim's holder only. ARGV[4..]: id, token, status
+-- (completed, failed or cancelled), result, error, finished_at (JSON fragments), finished_ms.
+-- Returns {'ok', json} or {'lost'}.
+local id, status = ARGV[4], ARGV[6]
+local key = task_key(id)
+local f = redis.call('HMGET', key, 'token', 'status')
+if f[1] ~= ARGV[5] or f[2] ~= 'processing' then return {'lost'} end
+local changes = {'finished_at', ARGV[9], 'eta_s', 'null'}
+if status == 'completed' then
+  changes[#changes + 1] = 'result'
+  changes[#changes + 1] = ARGV[7]
+  changes[#changes + 1] = 'progress'
+  changes[#changes + 1] = '100'
+elseif status == 'failed' then
+  changes[#changes + 1] = 'error'
+  changes[#changes + 1] = ARGV[8]
+end
+redis.call('HDEL', key, 'token', 'cancel')
+redis.call('ZREM', P .. 'processing', id)
+redis.call('ZADD', P .. 'finished', ARGV[10], id)
+return {'ok', move(id, status, changes)}

@@ -1,0 +1,28 @@
+-- Recover tasks whose lease ran out (their worker died or stalled): back to the queue as the
+-- next attempt, or failed with WorkerLostError the second time, or cancelled if a cancel was
+-- asked for. One process at a time: a guard key lets one run per interval.
+-- ARGV[4..]: finished_at, finished_ms, batch, guard_ms. Returns how many, or -1 if guarded.
+if not redis.call('SET', P .. 'reaper', '1', 'NX', 'PX', ARGV[7]) then return -1 end
+local ids = redis.call('ZRANGEBYSCORE', P .. 'processing', '-inf', server_ms(),
+  'LIMIT', 0, tonumber(ARGV[6]))
+for _, id in ipairs(ids) do
+  local key = task_key(id)
+  local f = redis.call('HMGET', key, 'cancel', 'lost', 'attempt', 'priority')
+  redis.call('ZREM', P .. 'processing', id)
+  redis.call('HDEL', key, 'token', 'cancel')
+  local lost = tonumber(f[2] or '0') + 1
+  redis.call('HSET', key, 'lost', int(lost))
+  if f[1] then
+    redis.call('ZADD', P .. 'finished', ARGV[5], id)
+    move(id, 'cancelled', {'finished_at', ARGV[4], 'eta_s', 'null'})
+  elseif lost >= 2 then
+    redis.call('ZADD', P .. 'finished', ARGV[5], id)
+    move(id, 'failed', {'finished_at', ARGV[4], 'eta_s', 'null', 'error',
+      '{"type":"WorkerLostError","message":"the worker running it was lost twice"}'})
+  else
+    enqueue(id, f[4])
+    move(id, 'queued', {'attempt', int(tonumber(f[3]) + 1), 'progress', '0', 'eta_s', 'null',
+      'started_at', 'null'})
+  end
+end
+return #ids

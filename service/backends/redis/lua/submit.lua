@@ -1,0 +1,30 @@
+-- Submit: the caps checked, finished tasks evicted to make room, the task stored and queued,
+-- its event recorded. ARGV[4..]: id, task_type, priority, parameters, created_at, planned
+-- eta_s (JSON fragments), max_queue, max_tasks.
+-- Returns {'ok', json} | {'queue_full', retry_after_s} | {'store_full', retry_after_s}.
+local id, task_type, priority = ARGV[4], ARGV[5], ARGV[6]
+if redis.call('ZCARD', P .. 'queue') >= tonumber(ARGV[10]) then
+  return {'queue_full', retry_after()}
+end
+local held = redis.call('ZCARD', P .. 'tasks')
+if held >= tonumber(ARGV[11]) and redis.call('ZCARD', P .. 'finished') == 0 then
+  return {'store_full', retry_after()}
+end
+while held >= tonumber(ARGV[11]) do
+  local oldest = redis.call('ZRANGE', P .. 'finished', 0, 0)
+  if #oldest == 0 then break end
+  remove(oldest[1])
+  held = held - 1
+end
+local key = task_key(id)
+local seq = redis.call('INCR', P .. 'seq')
+redis.call('HSET', key, 'task_id', id, 'task_type', task_type, 'status', 'queued',
+  'priority', priority, 'parameters', ARGV[7], 'progress', '0', 'eta_s', 'null',
+  'result', 'null', 'error', 'null', 'attempt', '1', 'created_at', ARGV[8],
+  'started_at', 'null', 'finished_at', 'null', 'planned', ARGV[9], 'lost', '0')
+redis.call('ZADD', P .. 'tasks', seq, id)
+redis.call('ZADD', P .. 'queue', RANK[priority] * TWO_40 + seq, id)
+redis.call('HINCRBY', P .. 'counts', 'queued', 1)
+local json = assemble(key)
+redis.call('HSET', key, 'v', int(record('task.queued', id, task_type, 'queued', json)))
+return {'ok', json}

@@ -1,0 +1,246 @@
+"""Task events: what one is, and the in-process bus that fans them out to subscribers.
+
+    async with bus.subscribe(EventFilter(task_id=...), after=last_event_id) as subscriber:
+        async for event in subscriber:
+            ...
+
+Every backend records its events in an ``EventHistory`` (the memory backend in a ring
+buffer, Redis in a stream) and hands each one, in id order, to this process's ``EventBus``,
+which delivers it to the subscribers here: SSE streams, NDJSON watches and long-polls.
+
+Delivering never blocks and never waits for a subscriber: each subscriber has a bounded
+queue, and one that falls ``subscriber_queue`` events behind is dropped (its iteration
+ends; ``overflowed`` says why). A subscriber that gives a resume point gets the history's
+events after it first, then the live ones, without a gap or a repeat at the seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from service.model import Task, TaskStatus, task_json
+
+logger = logging.getLogger("taskwire.events")
+
+EVENT_NAMES = (
+    "task.queued",
+    "task.processing",
+    "task.progress",
+    "task.completed",
+    "task.failed",
+    "task.cancelled",
+    "task.expired",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One state change: ``data`` is the task's JSON at the moment it happened."""
+
+    id: int
+    name: str
+    task_id: str
+    task_type: str
+    status: TaskStatus
+    data: bytes
+
+    @classmethod
+    def of(cls, event_id: int, name: str, task: Task) -> Event:
+        return cls(event_id, name, task.task_id, task.task_type, task.status, task_json(task))
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a subscriber wants; an empty field matches everything."""
+
+    task_id: str | None = None
+    task_types: frozenset[str] = frozenset()
+    statuses: frozenset[TaskStatus] = frozenset()
+
+    def matches(self, event: Event) -> bool:
+        return (
+            (self.task_id is None or event.task_id == self.task_id)
+            and (not self.task_types or event.task_type in self.task_types)
+            and (not self.statuses or event.status in self.statuses)
+        )
+
+
+class EventHistory(Protocol):
+    """A backend's record of its latest events, for subscribers that resume."""
+
+    async def after(self, event_id: int) -> tuple[list[Event], bool]:
+        """The events after ``event_id``, oldest first, and whether some were lost: true when
+        ``event_id`` is older than the oldest event kept, or newer than the newest."""
+        ...
+
+
+class Subscriber:
+    """One consumer: replayed events first, then live ones, as an async iterator.
+
+    Iteration ends when the bus closes (after the events already queued) or at once when
+    the subscriber overflows. ``resync`` is true when the requested resume point was no
+    longer in the history, so events were missed and the consumer should reload.
+    """
+
+    def __init__(self, event_filter: EventFilter, maxsize: int) -> None:
+        self.filter = event_filter
+        self.resync = False
+        self.overflowed = False
+        self._maxsize = maxsize
+        self._replay: Iterator[Event] = iter(())
+        self._seen = -1
+        """Live events up to this id were replayed already (or precede the resume point)."""
+        self._queue: deque[Event] = deque()
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
+
+    def __aiter__(self) -> Subscriber:
+        return self
+
+    async def __anext__(self) -> Event:
+        if (replayed := next(self._replay, None)) is not None:
+            return replayed
+        while True:
+            while not self._queue:
+                if self._closed:
+                    raise StopAsyncIteration
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+            event = self._queue.popleft()
+            if event.id > self._seen:
+                return event
+
+    def drain(self) -> list[Event]:
+        """Take every event already queued, without waiting (for one write of many)."""
+        drained = list(self._replay)
+        drained += (event for event in self._queue if event.id > self._seen)
+        self._queue.clear()
+        return drained
+
+    def offer(self, event: Event) -> bool:
+        """Queue ``event``; False if that would overflow: the subscriber then ends at once."""
+        if len(self._queue) >= self._maxsize:
+            self._queue.clear()
+            self._replay = iter(())
+            self.overflowed = True
+            self.close()
+            return False
+        self._queue.append(event)
+        self._wake()
+        return True
+
+    def close(self) -> None:
+        """End the iteration once the events already queued have been taken."""
+        self._closed = True
+        self._wake()
+
+    def _resume(self, after: int, history: list[Event], resync: bool) -> None:
+        self.resync = resync
+        if not resync:
+            self._seen = history[-1].id if history else after
+            self._replay = iter([event for event in history if self.filter.matches(event)])
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class EventBus:
+    """This process's publish/subscribe of task events, fed by the backend in id order.
+
+    Args:
+        history: where a subscriber that resumes finds the events it missed.
+        subscriber_queue: how many undelivered events one subscriber may hold.
+        last_id: the id of the latest event already in the history when the bus starts.
+    """
+
+    def __init__(self, history: EventHistory, *, subscriber_queue: int, last_id: int) -> None:
+        self._history = history
+        self._subscriber_queue = subscriber_queue
+        self.last_id = last_id
+        """The latest event delivered here: a new subscriber gets every event after it."""
+        # Subscribers to one task are indexed by its id, so a thousand long-polls on other
+        # tasks cost nothing when this one changes.
+        self._everyone: set[Subscriber] = set()
+        self._by_task: dict[str, set[Subscriber]] = {}
+        self._closed = False
+        self.delivered = 0
+        self.dropped = 0
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._everyone) + sum(map(len, self._by_task.values()))
+
+    async def history_after(self, event_id: int) -> tuple[list[Event], bool]:
+        """The recorded events after ``event_id``, and whether some were lost (see
+        ``EventHistory``)."""
+        return await self._history.after(event_id)
+
+    def deliver(self, event: Event) -> None:
+        """Hand ``event`` to every matching subscriber; the backend calls this in id order."""
+        self.last_id = event.id
+        self.delivered += 1
+        self._deliver(event, self._everyone)
+        if (watchers := self._by_task.get(event.task_id)) is not None:
+            self._deliver(event, watchers)
+
+    @asynccontextmanager
+    async def subscribe(
+        self, event_filter: EventFilter = EventFilter(), *, after: int | None = None
+    ) -> AsyncIterator[Subscriber]:
+        """Receive every matching event delivered from now on, or after the event ``after``.
+
+        The subscriber is registered before the history is read, so an event that arrives
+        meanwhile is either in the history or queued live; the id tells the two apart.
+        """
+        subscriber = Subscriber(event_filter, self._subscriber_queue)
+        task_id = event_filter.task_id
+        group = self._everyone if task_id is None else self._by_task.setdefault(task_id, set())
+        group.add(subscriber)
+        try:
+            if self._closed:
+                subscriber.close()
+            elif after is not None:
+                subscriber._resume(after, *await self._history.after(after))
+            yield subscriber
+        finally:
+            group.discard(subscriber)
+            if subscriber.overflowed:
+                logger.warning(
+                    "dropped a subscriber that fell %d events behind", self._subscriber_queue
+                )
+            if task_id is not None and not group and self._by_task.get(task_id) is group:
+                del self._by_task[task_id]
+
+    def reset(self) -> None:
+        """End every subscription now open (after its queued events): this process may have
+        missed events, and each consumer must resume by its last id to learn which."""
+        for group in (self._everyone, *self._by_task.values()):
+            for subscriber in group:
+                subscriber.close()
+
+    def close(self) -> None:
+        """End every subscription (after its queued events) and every future one at once."""
+        self._closed = True
+        for group in (self._everyone, *self._by_task.values()):
+            for subscriber in group:
+                subscriber.close()
+
+    def _deliver(self, event: Event, subscribers: set[Subscriber]) -> None:
+        overflowed = [
+            subscriber
+            for subscriber in subscribers
+            if subscriber.filter.matches(event) and not subscriber.offer(event)
+        ]
+        for subscriber in overflowed:
+            subscribers.discard(subscriber)
+            self.dropped += 1

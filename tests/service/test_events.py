@@ -1,0 +1,305 @@
+"""The event bus: fed events in id order by a backend, it fans them out to subscribers, and
+replays a backend's history to those that resume. The memory backend's EventRing is the history
+here; SlowHistory lets events arrive while a subscriber is still reading the history."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import orjson
+import pytest
+
+from service.backends.memory.history import EventRing
+from service.events import Event, EventBus, EventFilter, Subscriber
+from service.model import Task, TaskStatus
+from tests.support import FAILSAFE_S
+
+
+def make_task(task_id: str = "a", task_type: str = "compute_sum") -> Task:
+    return Task(task_id=task_id, task_type=task_type, parameters={}, created_at=datetime.now(UTC))
+
+
+class Feed:
+    """A bus over an EventRing, fed the way a backend feeds it: record, then deliver."""
+
+    def __init__(self, *, buffer_size: int = 100, subscriber_queue: int = 100) -> None:
+        self.ring = EventRing(buffer_size, first_id=1)
+        self.bus = EventBus(self.ring, subscriber_queue=subscriber_queue, last_id=self.ring.last_id)
+
+    def publish(
+        self,
+        task_id: str = "a",
+        status: TaskStatus = TaskStatus.QUEUED,
+        task_type: str = "compute_sum",
+    ) -> Event:
+        task = make_task(task_id, task_type)
+        task.status = status
+        event = self.ring.record(f"task.{status}", task)
+        self.bus.deliver(event)
+        return event
+
+
+def queued(subscriber: Subscriber) -> list[int]:
+    """The ids a subscriber holds for delivery right now (its live queue)."""
+    return [event.id for event in subscriber._queue]
+
+
+async def take(subscriber: Subscriber, n: int) -> list[Event]:
+    async with asyncio.timeout(FAILSAFE_S):
+        return [await anext(subscriber) for _ in range(n)]
+
+
+async def test_delivered_events_carry_the_task_json_and_move_last_id() -> None:
+    feed = Feed()
+    assert (feed.bus.last_id, feed.bus.delivered) == (0, 0)
+    first, second = feed.publish(), feed.publish(status=TaskStatus.PROCESSING)
+    assert (first.id, second.id) == (1, 2)
+    assert orjson.loads(second.data)["status"] == "processing"
+    assert (second.name, second.status, second.task_type) == (
+        "task.processing",
+        TaskStatus.PROCESSING,
+        "compute_sum",
+    )
+    assert (feed.bus.last_id, feed.bus.delivered) == (2, 2)
+
+
+async def test_event_of_snapshots_the_task() -> None:
+    task = make_task("t", "batch_email")
+    event = Event.of(7, "task.queued", task)
+    task.status = TaskStatus.FAILED  # a later change does not reach the event
+    assert (event.id, event.name, event.task_id, event.task_type, event.status) == (
+        7,
+        "task.queued",
+        "t",
+        "batch_email",
+        TaskStatus.QUEUED,
+    )
+    assert orjson.loads(event.data)["status"] == "queued"
+
+
+async def test_a_subscriber_gets_events_delivered_after_it_subscribed_in_order() -> None:
+    feed = Feed()
+    feed.publish()
+    async with feed.bus.subscribe() as subscriber:
+        feed.publish("b")
+        feed.publish("c")
+        assert [e.task_id for e in await take(subscriber, 2)] == ["b", "c"]
+        assert queued(subscriber) == []  # and nothing from before it subscribed
+
+
+@pytest.mark.parametrize(
+    ("event_filter", "expected"),
+    [
+        pytest.param(EventFilter(), ["a", "b", "c"], id="everything"),
+        pytest.param(EventFilter(task_id="b"), ["b"], id="task-id"),
+        pytest.param(EventFilter(task_types=frozenset({"batch_email"})), ["c"], id="task-type"),
+        pytest.param(
+            EventFilter(statuses=frozenset({TaskStatus.FAILED, TaskStatus.QUEUED})),
+            ["a", "c"],
+            id="statuses",
+        ),
+    ],
+)
+async def test_filters(event_filter: EventFilter, expected: list[str]) -> None:
+    feed = Feed()
+    async with feed.bus.subscribe(event_filter) as subscriber:
+        feed.publish("a")
+        feed.publish("b", TaskStatus.PROCESSING)
+        feed.publish("c", TaskStatus.FAILED, task_type="batch_email")
+        feed.bus.close()
+        assert [e.task_id async for e in subscriber] == expected
+
+
+async def test_replay_after_an_id_then_live_with_no_gap_or_duplicate() -> None:
+    feed = Feed()
+    for n in range(5):
+        feed.publish(f"t{n}")
+    async with feed.bus.subscribe(after=2) as subscriber:
+        assert subscriber.resync is False
+        feed.publish("t5")
+        assert [e.id for e in await take(subscriber, 4)] == [3, 4, 5, 6]
+
+
+async def test_replay_is_filtered_too() -> None:
+    feed = Feed()
+    feed.publish("a")
+    feed.publish("b")
+    feed.publish("a", TaskStatus.PROCESSING)
+    async with feed.bus.subscribe(EventFilter(task_id="a"), after=0) as subscriber:
+        feed.bus.close()
+        assert [e.id async for e in subscriber] == [1, 3]
+
+
+async def test_drain_takes_the_rest_of_the_replay_then_everything_queued_in_order() -> None:
+    feed = Feed()
+    for n in range(3):
+        feed.publish(f"t{n}")
+    async with feed.bus.subscribe(after=0) as subscriber:
+        feed.publish("t3")
+        feed.publish("t4")
+        first = await take(subscriber, 1)
+        assert [e.id for e in first + subscriber.drain()] == [1, 2, 3, 4, 5]
+        assert subscriber.drain() == []
+        feed.publish("t5")
+        assert [e.id for e in await take(subscriber, 1)] == [6]  # iteration goes on after it
+
+
+@pytest.mark.parametrize(
+    ("after", "resync", "replayed"),
+    [
+        pytest.param(4, True, [], id="older-than-the-buffer"),
+        pytest.param(5, False, [6, 7, 8], id="just-before-the-oldest-kept"),
+        pytest.param(8, False, [], id="the-latest"),
+        pytest.param(9, True, [], id="from-the-future"),
+    ],
+)
+async def test_resume_points(after: int, resync: bool, replayed: list[int]) -> None:
+    feed = Feed(buffer_size=3)
+    for _ in range(8):
+        feed.publish()
+    history, lost = await feed.bus.history_after(after)
+    assert ([e.id for e in history], lost) == (replayed, resync)
+    async with feed.bus.subscribe(after=after) as subscriber:
+        feed.bus.close()
+        assert subscriber.resync is resync
+        assert [e.id async for e in subscriber] == replayed
+
+
+async def test_a_subscriber_told_to_resync_still_gets_the_live_events() -> None:
+    feed = Feed(buffer_size=3)
+    for _ in range(8):
+        feed.publish()
+    async with feed.bus.subscribe(after=1) as subscriber:
+        assert subscriber.resync
+        feed.publish("live")
+        assert [(e.id, e.task_id) for e in await take(subscriber, 1)] == [(9, "live")]
+
+
+class SlowHistory:
+    """An EventRing whose reads answer only when the test says so, to deliver events while a
+    subscriber is between registering and reading the history.
+
+    Args:
+        snapshot_first: read the ring when asked (so events delivered while it waits are
+            live only), rather than when answering (so they are in the history and live both).
+    """
+
+    def __init__(self, ring: EventRing, *, snapshot_first: bool) -> None:
+        self.ring = ring
+        self.snapshot_first = snapshot_first
+        self.reading = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def after(self, event_id: int) -> tuple[list[Event], bool]:
+        snapshot = await self.ring.after(event_id)
+        self.reading.set()
+        await self.answer.wait()
+        return snapshot if self.snapshot_first else await self.ring.after(event_id)
+
+
+@pytest.mark.parametrize("snapshot_first", [True, False], ids=["live-only", "in-both"])
+async def test_events_delivered_while_the_history_is_read_come_once_at_the_seam(
+    snapshot_first: bool,
+) -> None:
+    ring = EventRing(100, first_id=1)
+    history = SlowHistory(ring, snapshot_first=snapshot_first)
+    bus = EventBus(history, subscriber_queue=100, last_id=ring.last_id)
+
+    def publish(task_id: str) -> None:
+        bus.deliver(ring.record("task.queued", make_task(task_id)))
+
+    for n in range(3):
+        publish(f"old{n}")  # ids 1-3
+
+    async def resume() -> list[int]:
+        async with bus.subscribe(after=1) as subscriber:
+            got = [e.id for e in await take(subscriber, 4)]
+            publish("after")
+            return got + [e.id for e in await take(subscriber, 1)]
+
+    resuming = asyncio.create_task(resume())
+    async with asyncio.timeout(FAILSAFE_S):
+        await history.reading.wait()
+    publish("meanwhile0")  # ids 4-5: delivered after the subscriber registered
+    publish("meanwhile1")
+    history.answer.set()
+    async with asyncio.timeout(FAILSAFE_S):
+        assert await resuming == [2, 3, 4, 5, 6]
+
+
+async def test_close_ends_subscriptions_after_their_queued_events_and_refuses_new_ones() -> None:
+    feed = Feed()
+    async with feed.bus.subscribe() as subscriber:
+        feed.publish()
+        feed.bus.close()
+        assert [e.id async for e in subscriber] == [1]
+    async with feed.bus.subscribe(after=0) as late:
+        assert [e async for e in late] == []
+
+
+async def test_close_wakes_a_waiting_subscriber() -> None:
+    feed = Feed()
+    async with feed.bus.subscribe() as subscriber:
+        waiting_now = asyncio.Event()
+
+        async def wait_for_one() -> Event:
+            waiting_now.set()
+            return await anext(subscriber)  # runs on to wait, before the test resumes
+
+        waiting = asyncio.create_task(wait_for_one())
+        async with asyncio.timeout(FAILSAFE_S):
+            await waiting_now.wait()
+        assert not waiting.done()
+        feed.bus.close()
+        with pytest.raises(StopAsyncIteration):
+            async with asyncio.timeout(FAILSAFE_S):
+                await waiting
+
+
+async def test_a_subscriber_that_falls_behind_is_dropped_and_the_others_get_everything() -> None:
+    feed = Feed(subscriber_queue=3)
+    async with feed.bus.subscribe() as slow, feed.bus.subscribe() as fast:
+        received = []
+        for n in range(10):
+            feed.publish(f"t{n}")
+            received += [e.id for e in await take(fast, 1)]
+        assert received == list(range(1, 11))
+        assert slow.overflowed and feed.bus.dropped == 1
+        assert [e async for e in slow] == []  # nothing half-delivered: it ends at once
+        assert feed.bus.subscriber_count == 1
+    assert feed.bus.delivered == 10
+
+
+async def test_a_subscriber_dropped_mid_replay_ends_without_the_rest_of_it() -> None:
+    feed = Feed(subscriber_queue=2)
+    for n in range(3):
+        feed.publish(f"t{n}")
+    async with feed.bus.subscribe(after=0) as subscriber:
+        assert [e.id for e in await take(subscriber, 1)] == [1]
+        for n in range(3):
+            feed.publish(f"live{n}")
+        assert subscriber.overflowed
+        assert [e async for e in subscriber] == []
+
+
+async def test_subscribers_to_one_task_are_not_offered_other_tasks_events() -> None:
+    feed = Feed(subscriber_queue=1)
+    async with feed.bus.subscribe(EventFilter(task_id="mine")) as subscriber:
+        for _ in range(5):
+            feed.publish("other")
+        assert not subscriber.overflowed and queued(subscriber) == []
+        feed.publish("mine")
+        assert queued(subscriber) == [6]
+
+
+async def test_leaving_unsubscribes() -> None:
+    bus = Feed().bus
+    async with (
+        bus.subscribe(),
+        bus.subscribe(EventFilter(task_id="a")),
+        bus.subscribe(EventFilter(task_id="a")),
+    ):
+        assert bus.subscriber_count == 3
+    assert bus.subscriber_count == 0
+    assert bus._by_task == {}
