@@ -23,7 +23,8 @@ COPY service/ service/
 COPY middleware/ middleware/
 COPY streams/ streams/
 COPY api/ api/
-RUN pip install . && useradd --system --no-create-home --uid 10001 taskwire
+COPY taskwire/ taskwire/
+RUN pip install '.[redis]' && useradd --system --no-create-home --uid 10001 taskwire
 COPY --from=ui /ui/dist ui/dist
 USER taskwire
 EXPOSE 8000

@@ -1,8 +1,9 @@
 """Gunicorn settings for Taskwire: ``gunicorn -c gunicorn.conf.py``.
 
-Environment: ``BIND`` (e.g. ``0.0.0.0:8000``) or ``PORT`` (default 8000, on all interfaces),
-and ``FORWARDED_ALLOW_IPS``: the proxies whose ``X-Forwarded-For`` is believed, which is what
-the rate limiter sees as the client address (default: only a proxy on this host).
+Environment: ``BIND`` (e.g. ``0.0.0.0:8000``) or ``PORT`` (default 8000, on all interfaces);
+``WEB_CONCURRENCY``, the number of worker processes (default 1; more only with a shared
+backend, ``TASKWIRE_BACKEND=redis://…``); and ``FORWARDED_ALLOW_IPS``: the proxies whose
+``X-Forwarded-For`` is believed, which is what the rate limiter sees as the client address.
 """
 
 import os
@@ -11,20 +12,31 @@ from service.settings import load_settings
 
 # Settings are checked here, in the master, before any worker starts: a worker that exits on a
 # bad TASKWIRE_* value is only restarted by the master, again and again, instead of stopping.
-load_settings()
+settings = load_settings()
 
 wsgi_app = "asgi:app"
 worker_class = "uvicorn_worker.UvicornWorker"
 
-# One worker, always: tasks, the queue, the event bus and the rate limiter live in this
-# process's memory. A second worker would be a second, disagreeing service: a task submitted
-# to one would be unknown to the other, and every client would get twice its rate limit.
-workers = 1
+_concurrency = os.environ.get("WEB_CONCURRENCY", "1")
+if not (_concurrency.isascii() and _concurrency.isdigit() and int(_concurrency) >= 1):
+    raise SystemExit(
+        f"taskwire: invalid setting WEB_CONCURRENCY={_concurrency!r}: a whole number >= 1"
+    )
+workers = int(_concurrency)
+if workers > 1 and settings.backend_scheme == "memory":
+    # With memory:// the tasks, the queue, the events and the rate limiter live in one
+    # process: a second worker would be a second, disagreeing service (a task submitted to
+    # one unknown to the other, every client with twice its rate limit).
+    raise SystemExit(
+        f"taskwire: WEB_CONCURRENCY={workers} needs a shared backend: with "
+        "TASKWIRE_BACKEND=memory:// state lives in one process, so run one worker, or set "
+        "TASKWIRE_BACKEND=redis://… to run several"
+    )
 
 bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 
-# On SIGTERM Taskwire ends its streams and long-polls within a second and cancels running
+# On SIGTERM Taskwire ends its streams and long-polls within a second and releases running
 # tasks, so a short grace period is plenty; gunicorn kills the worker if it runs out.
 graceful_timeout = 10
 timeout = 30

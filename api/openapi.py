@@ -64,7 +64,7 @@ _DESCRIBED = {
     409: "The task's status does not allow this",
     413: "Body over TASKWIRE_MAX_BODY",
     429: "Rate limit reached",
-    503: "Queue or store full",
+    503: "Queue or store full, or the backend (Redis) unreachable",
 }
 
 

@@ -74,7 +74,8 @@ class TaskType(BaseModel):
 
 class Health(BaseModel):
     status: Literal["ok"]
-    tasks: int = Field(description="tasks held in memory")
+    backend: Literal["memory", "redis"] = Field(description="where state lives")
+    tasks: int = Field(description="tasks held")
     queued: int
     processing: int
     completed: int

@@ -50,6 +50,14 @@ class TaskQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class TaskPage:
+    """Some tasks of a list, and ``as_of``: the latest event their state already shows."""
+
+    tasks: Sequence[Task]
+    as_of: int
+
+
+@dataclass(frozen=True, slots=True)
 class Cancelling:
     """What a cancel found: a task already ``cancelled`` (it was queued), or one running."""
 
@@ -76,6 +84,9 @@ class RateCounter(Protocol):
 class Backend(Protocol):
     """Where tasks, the queue, leases, events and rate-limit counters live."""
 
+    name: str
+    """What kind it is (``memory``, ``redis``), for health answers and logs."""
+
     bus: EventBus
     """This process's delivery of every event the backend records, in id order."""
 
@@ -97,8 +108,12 @@ class Backend(Protocol):
     async def get(self, task_id: str) -> Task:
         """The task, or ``TaskNotFound``."""
 
-    def select(self, query: TaskQuery) -> AsyncIterator[Sequence[Task]]:
-        """The matching tasks, newest first, in batches."""
+    async def read(self, task_id: str) -> tuple[Task, int]:
+        """The task, and the id of the latest event its state already shows: a subscriber
+        that reads after subscribing drops the events up to it (``Subscriber.catch_up``)."""
+
+    def select(self, query: TaskQuery) -> AsyncIterator[TaskPage]:
+        """The matching tasks, newest first, in pages."""
 
     async def counts(self) -> Mapping[TaskStatus, int]:
         """How many tasks are held in each status, in O(1)."""
@@ -126,6 +141,11 @@ class Backend(Protocol):
     ) -> Task:
         """End a claimed task as ``completed`` (with ``result``), ``failed`` (with
         ``error``) or ``cancelled``."""
+
+    async def release(self, claim: Claim) -> Task:
+        """Give up a claim because this worker is stopping: the task goes back to the queue
+        as its next attempt (``task.queued``) where the backend outlives this process, and
+        ends ``cancelled`` where it does not (memory)."""
 
     async def renew(self, claim: Claim) -> None:
         """Extend the claim's lease; ``LeaseLost`` if it has already run out."""

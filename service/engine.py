@@ -19,7 +19,7 @@ from typing import Any
 
 from service.backend import Backend, Claim
 from service.clock import Clock, utc
-from service.errors import LeaseLost, TaskConflict
+from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import EventFilter
 from service.model import Task, TaskError, TaskStatus
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
@@ -65,13 +65,16 @@ class Engine:
         self._rng = rng or random.Random()
         self.outcomes: Counter[tuple[str, str]] = Counter()
         """Tasks this process ended, by type and status, since it started."""
+        self._closing = False
 
     def start(self) -> None:
         """Start taking tasks from the queue."""
         self.pool.start()
 
     async def close(self) -> None:
-        """Stop the workers; running tasks end ``cancelled``, queued ones stay queued."""
+        """Stop the workers. Running tasks are released (see ``Backend.release``): back to
+        the queue where the backend outlives this process, else ``cancelled``."""
+        self._closing = True
         await self.pool.close()
 
     async def submit(self, submission: Submission) -> Task:
@@ -112,6 +115,32 @@ class Engine:
         return await self._backend.retry(task_id)
 
     async def _run(self, claim: Claim) -> None:
+        if self._backend.lease_s is None:
+            await self._work(claim)
+            return
+        job = asyncio.current_task()
+        assert job is not None
+        renewing = asyncio.create_task(self._renew(claim, self._backend.lease_s, job))
+        try:
+            await self._work(claim)
+        finally:
+            renewing.cancel()
+            await asyncio.gather(renewing, return_exceptions=True)
+
+    async def _renew(self, claim: Claim, lease_s: float, job: asyncio.Task[None]) -> None:
+        """Renew the claim's lease three times per lease; if it was lost, stop the job."""
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                await self._backend.renew(claim)
+            except LeaseLost:
+                logger.warning("task %s: the lease was lost; stopping it here", claim.task.task_id)
+                job.cancel()
+                return
+            except BackendUnavailable as exc:  # the lease may still hold: try again
+                logger.warning("task %s: could not renew its lease: %s", claim.task.task_id, exc)
+
+    async def _work(self, claim: Claim) -> None:
         task = claim.task
         params = TASK_TYPES[task.task_type].model_validate(task.parameters)
         duration_s = params.base_duration_s() * self._work_scale
@@ -121,7 +150,10 @@ class Engine:
             async with asyncio.timeout(self._task_timeout_s):
                 result = await perform(params, work, self._rng)
         except asyncio.CancelledError:
-            await self._end(finish(claim, TaskStatus.CANCELLED))
+            if self._closing:
+                await self._end(self._backend.release(claim))
+            else:
+                await self._end(finish(claim, TaskStatus.CANCELLED))
             raise
         except TimeoutError:
             message = f"the task ran longer than its {self._task_timeout_s:g} s limit"
@@ -130,8 +162,9 @@ class Engine:
         except TaskFailedError as exc:
             error = TaskError("TaskFailedError", str(exc))
             await self._end(finish(claim, TaskStatus.FAILED, error=error))
-        except LeaseLost:
-            logger.warning("task %s: the lease was lost; another worker has it", task.task_id)
+        except (LeaseLost, BackendUnavailable) as exc:
+            # Its lease will run out and the task go back to the queue; nothing to write.
+            logger.warning("task %s stopped here: %s", task.task_id, exc)
         except Exception as exc:
             # A bug in a task type fails that task, visibly, and leaves the worker serving.
             logger.exception("task %s (%s) raised", task.task_id, task.task_type)
@@ -142,9 +175,12 @@ class Engine:
 
     async def _end(self, finishing: Coroutine[Any, Any, Task]) -> None:
         try:
-            self._count(await finishing)
-        except LeaseLost as exc:
-            logger.warning("task %s: the lease was lost before it ended here", exc.task_id)
+            task = await finishing
+        except (LeaseLost, BackendUnavailable) as exc:
+            logger.warning("a task's end could not be recorded here: %s", exc)
+        else:
+            if task.status.is_finished:
+                self._count(task)
 
     def _count(self, task: Task) -> None:
         self.outcomes[task.task_type, task.status.value] += 1

@@ -95,7 +95,9 @@ class Subscriber:
         self._maxsize = maxsize
         self._replay: Iterator[Event] = iter(())
         self._seen = -1
-        """Live events up to this id were replayed already (or precede the resume point)."""
+        """Live events up to this id were replayed already, or are shown by a state read."""
+        self._seen_of: dict[str, int] = {}
+        """The same, task by task, for states read at different points (a paged list)."""
         self._queue: deque[Event] = deque()
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
@@ -116,13 +118,13 @@ class Subscriber:
                 finally:
                     self._waiter = None
             event = self._queue.popleft()
-            if event.id > self._seen:
+            if self._is_news(event):
                 return event
 
     def drain(self) -> list[Event]:
         """Take every event already queued, without waiting (for one write of many)."""
         drained = list(self._replay)
-        drained += (event for event in self._queue if event.id > self._seen)
+        drained += (event for event in self._queue if self._is_news(event))
         self._queue.clear()
         return drained
 
@@ -142,6 +144,19 @@ class Subscriber:
         """End the iteration once the events already queued have been taken."""
         self._closed = True
         self._wake()
+
+    def catch_up(self, event_id: int, task_id: str | None = None) -> None:
+        """Drop the live events up to ``event_id`` (only ``task_id``'s, if given): a state
+        read after subscribing already shows them, and replaying them would go back."""
+        if task_id is None:
+            self._seen = max(self._seen, event_id)
+        else:
+            self._seen_of[task_id] = event_id
+
+    def _is_news(self, event: Event) -> bool:
+        return event.id > self._seen and (
+            not self._seen_of or event.id > self._seen_of.get(event.task_id, -1)
+        )
 
     def _resume(self, after: int, history: list[Event], resync: bool) -> None:
         self.resync = resync

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from functools import partial
 from typing import Any
 
 from service.backend import Claim
+from service.settings import Settings, load_settings
 
 logger = logging.getLogger("taskwire.worker")
 
@@ -84,3 +87,61 @@ class WorkerPool:
             del self._jobs[task_id]
         if not job.cancelled() and (error := job.exception()) is not None:
             logger.error("job for task %s crashed", task_id, exc_info=error)
+
+
+async def run_worker(settings: Settings) -> None:
+    """Run tasks, with no HTTP server, until SIGTERM or SIGINT (``taskwire worker``).
+
+    Only with a shared backend: with ``memory://`` nobody could submit to this process.
+    Running tasks are released on the way out (back to the queue, for another worker).
+    """
+    from service.backends import open_backend
+    from service.cleanup import Cleanup
+    from service.engine import Engine
+
+    backend = open_backend(settings)
+    engine = Engine(
+        backend,
+        concurrency=settings.concurrency,
+        work_scale=settings.work_scale,
+        task_timeout_s=settings.task_timeout_s,
+    )
+    cleanup = Cleanup(
+        backend, ttl_s=settings.result_ttl_s, interval_s=min(1.0, settings.result_ttl_s)
+    )
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await backend.start()
+    engine.start()
+    sweeping = asyncio.create_task(cleanup.run(), name="taskwire cleanup")
+    logger.info("worker started: %d at once, backend %s", settings.concurrency, backend.name)
+    try:
+        await stopping.wait()
+    finally:
+        sweeping.cancel()
+        await asyncio.gather(sweeping, return_exceptions=True)
+        await engine.close()
+        await backend.close()
+        logger.info("worker stopped")
+
+
+def main() -> None:
+    """``python -m service.worker``: settings from the environment, logs to stderr."""
+    settings = load_settings()
+    if settings.backend_scheme == "memory":
+        raise SystemExit(
+            "taskwire: a worker process needs a shared backend (TASKWIRE_BACKEND=redis://…); "
+            "with memory:// the API process runs its own tasks"
+        )
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

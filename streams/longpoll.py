@@ -20,9 +20,10 @@ async def wait_for_status_change(
     """
     # Subscribed before the task is read, so a change right after the read cannot slip by.
     async with bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
-        task = await backend.get(task_id)
+        task, as_of = await backend.read(task_id)
         if task.status.is_finished:
             return task
+        subscriber.catch_up(as_of)  # the events the read already shows are no change
         initial = task.status
         try:
             async with asyncio.timeout(timeout_s):

@@ -72,9 +72,11 @@ def task_stream(
 
     async def frames() -> AsyncIterator[bytes]:
         async with bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
-            # Read after subscribing, so no change falls between the state and the events.
-            task = await backend.get(task_id)
-            yield _RETRY + frame(bus.last_id, f"task.{task.status}", task_json(task))
+            # Read after subscribing, so no change falls between the state and the events;
+            # those the state already shows are dropped, and its id is the last of them.
+            task, as_of = await backend.read(task_id)
+            subscriber.catch_up(as_of)
+            yield _RETRY + frame(as_of, f"task.{task.status}", task_json(task))
             if task.status.is_finished:
                 return
             async for event in subscriber:

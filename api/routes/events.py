@@ -50,7 +50,7 @@ def resume_point(query: int | None, header: str | None) -> tuple[int | None, boo
 @router.get(
     "/events",
     response_class=Response,
-    responses={200: SSE_DOC, **problems(400, 429)},
+    responses={200: SSE_DOC, **problems(400, 429, 503)},
     summary="Every task event, as Server-Sent Events",
 )
 async def events(
@@ -84,7 +84,7 @@ async def events(
     responses={
         200: SSE_DOC,
         204: {"description": "A reconnecting client has already seen the task's end"},
-        **problems(400, 404, 429),
+        **problems(400, 404, 429, 503),
     },
     summary="One task's events: its current state, then each change until it ends",
 )

@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.openapi import RETRY_AFTER
 from api.prometheus import Metrics
 from api.routes import lean_router
 
@@ -15,7 +16,10 @@ router = lean_router()
 @router.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
+        503: {"description": "The backend (Redis) is unreachable", "headers": RETRY_AFTER},
+    },
     summary="Prometheus metrics",
 )
 async def metrics(request: Request) -> Response:

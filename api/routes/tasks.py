@@ -60,7 +60,7 @@ async def submit_task(
 @router.get(
     "/tasks/{task_id}",
     response_model=schemas.Task,
-    responses=problems(400, 404, 429),
+    responses=problems(400, 404, 429, 503),
     summary="Read a task, or long-poll until its status changes",
 )
 async def get_task(
@@ -114,7 +114,7 @@ async def get_task(
                 }
             },
         },
-        **problems(400, 429),
+        **problems(400, 429, 503),
     },
     summary="List tasks",
 )
@@ -149,7 +149,7 @@ async def list_tasks(
 @router.delete(
     "/tasks/{task_id}",
     response_model=schemas.Task,
-    responses=problems(400, 404, 409, 429),
+    responses=problems(400, 404, 409, 429, 503),
     summary="Cancel a queued or processing task",
 )
 async def cancel_task(task_id: UUID, engine: EngineDep) -> Response:

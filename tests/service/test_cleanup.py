@@ -68,7 +68,7 @@ async def test_finished_tasks_expire_after_the_ttl_and_then_answer_404(
             assert events.drain() == []  # one event, for the one task removed
         assert (await client.get(f"/tasks/{first}")).status_code == 404
         assert (await client.get(f"/tasks/{later}")).status_code == 200
-        held = [task.task_id async for batch in backend.select(TaskQuery()) for task in batch]
+        held = [task.task_id async for page in backend.select(TaskQuery()) for task in page.tasks]
         assert held == [later]
 
         clock.advance(300)

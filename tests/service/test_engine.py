@@ -358,7 +358,7 @@ async def test_a_store_full_of_live_tasks_refuses_and_finished_ones_make_room(
                 assert (await anext(watch)).name == "task.expired"
         with pytest.raises(TaskNotFound):
             await small.get(first.task_id)
-        held = [task.task_id async for batch in small.select(TaskQuery()) for task in batch]
+        held = [task.task_id async for page in small.select(TaskQuery()) for task in page.tasks]
         assert set(held) == {second.task_id, third.task_id}
 
 

@@ -66,6 +66,9 @@ class _Tapped:
     def __aiter__(self) -> _Tapped:
         return self
 
+    def catch_up(self, event_id: int, task_id: str | None = None) -> None:
+        self._subscriber.catch_up(event_id, task_id)
+
     async def __anext__(self) -> Event:
         await self._tap._ask()
         event = await anext(self._subscriber)

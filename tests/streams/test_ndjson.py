@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
+from service.backend import TaskPage
 from service.model import Task, TaskStatus
 from streams.ndjson import CHUNK_TASKS, json_array, ndjson_lines
 
@@ -22,11 +23,11 @@ def tasks(n: int) -> list[Task]:
     ]
 
 
-async def batches(listed: Sequence[Task], size: int | None = None) -> AsyncIterator[list[Task]]:
-    """``listed`` as a backend's ``select`` gives it: in batches of ``size`` (one by default)."""
+async def batches(listed: Sequence[Task], size: int | None = None) -> AsyncIterator[TaskPage]:
+    """``listed`` as a backend's ``select`` gives it: in pages of ``size`` (one by default)."""
     size = size or max(len(listed), 1)
     for start in range(0, len(listed), size):
-        yield list(listed[start : start + size])
+        yield TaskPage(list(listed[start : start + size]), as_of=0)
 
 
 def keep_all(task: Task) -> bool:

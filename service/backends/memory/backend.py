@@ -10,11 +10,11 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from service.backend import Cancelling, Claim, TaskQuery
+from service.backend import Cancelling, Claim, TaskPage, TaskQuery
 from service.backends.memory.history import EventRing
 from service.backends.memory.queue import TaskQueue
 from service.backends.memory.ratelimit import SlidingWindowCounter
@@ -38,6 +38,7 @@ class MemoryBackend:
         first_event_id: id of the first event (by default, the time in microseconds).
     """
 
+    name = "memory"
     lease_s: float | None = None  # a claim lives as long as this process
 
     def __init__(
@@ -77,10 +78,13 @@ class MemoryBackend:
     async def get(self, task_id: str) -> Task:
         return self._store.get(task_id)
 
-    def select(self, query: TaskQuery) -> AsyncIterator[Sequence[Task]]:
+    async def read(self, task_id: str) -> tuple[Task, int]:
+        return self._store.get(task_id), self._history.last_id
+
+    def select(self, query: TaskQuery) -> AsyncIterator[TaskPage]:
         # Taken now, not at the first iteration: a watch subscribes, then selects, and no
         # event may fall between the two.
-        return _once(self._store.select(query))
+        return _once(TaskPage(self._store.select(query), self._history.last_id))
 
     async def counts(self) -> Mapping[TaskStatus, int]:
         return self._store.counts
@@ -134,6 +138,10 @@ class MemoryBackend:
         self._store.moved(task, TaskStatus.PROCESSING)
         self._publish(task)
         return task
+
+    async def release(self, claim: Claim) -> Task:
+        # Nothing outlives this process: a task that cannot finish here never finishes.
+        return await self.finish(claim, TaskStatus.CANCELLED)
 
     async def renew(self, claim: Claim) -> None:
         self._check(claim)
@@ -200,6 +208,5 @@ class MemoryBackend:
         return utc(self._clock())
 
 
-async def _once(batch: Sequence[Task]) -> AsyncIterator[Sequence[Task]]:
-    if batch:
-        yield batch
+async def _once(page: TaskPage) -> AsyncIterator[TaskPage]:
+    yield page

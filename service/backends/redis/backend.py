@@ -19,7 +19,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from importlib import resources
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -32,7 +32,7 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service.backend import Cancelling, Claim, TaskQuery
+from service.backend import Cancelling, Claim, TaskPage, TaskQuery
 from service.backends.redis.codec import Entry, decode_task, fragment
 from service.clock import Clock, utc
 from service.errors import (
@@ -73,6 +73,7 @@ _TRANSITIONS = (
     "retry",
     "expire",
     "recover",
+    "release",
     "select",
 )
 
@@ -176,6 +177,8 @@ class RedisBackend:
         rate_clock: seconds for the rate-limit window (default: the Redis server's clock).
     """
 
+    name = "redis"
+
     def __init__(
         self,
         url: str,
@@ -262,20 +265,28 @@ class RedisBackend:
             raise TaskNotFound(task_id)
         return decode_task(data)
 
-    async def select(self, query: TaskQuery) -> AsyncIterator[Sequence[Task]]:
+    async def read(self, task_id: str) -> tuple[Task, int]:
+        async with self.pipeline() as pipe:
+            pipe.hget(self.key(f"task:{task_id}"), "json")
+            pipe.hget(self.key(f"task:{task_id}"), "v")
+            data, version = await self.execute(pipe)
+        if data is None:
+            raise TaskNotFound(task_id)
+        return decode_task(data), int(version)
+
+    async def select(self, query: TaskQuery) -> AsyncIterator[TaskPage]:
         statuses = ",".join(sorted(query.statuses))
         left = query.limit if query.limit is not None else math.inf
         cursor: bytes | str = "+inf"
         more = True
         while more and left > 0:
             wanted = int(min(left, PAGE))
-            cursor, more_flag, _, *found = await self._transition(
+            cursor, more_flag, as_of, *found = await self._transition(
                 "select", "tasks", cursor, PAGE * 4, wanted, statuses, query.task_type or ""
             )
             more = bool(int(more_flag))
             left -= len(found)
-            if found:
-                yield [decode_task(data) for data in found]
+            yield TaskPage([decode_task(data) for data in found], int(as_of))
 
     async def counts(self) -> Mapping[TaskStatus, int]:
         counts = await self._guarded(self._redis.hgetall(self.key("counts")))
@@ -351,6 +362,21 @@ class RedisBackend:
             status.value,
             fragment(result),
             fragment(error),
+            fragment(utc(now)),
+            int(now * 1000),
+        )
+        if answer[0] == b"lost":
+            raise LeaseLost(task_id)
+        return decode_task(answer[1])
+
+    async def release(self, claim: Claim) -> Task:
+        task_id = claim.task.task_id
+        now = self._clock()
+        answer = await self._transition(
+            "release",
+            f"task:{task_id}",
+            task_id,
+            claim.token,
             fragment(utc(now)),
             int(now * 1000),
         )

@@ -160,7 +160,7 @@ async def test_select_lists_newest_first_with_filters_and_a_limit(
     latest = await submit(backend)
 
     async def ids(**query: Any) -> list[str]:
-        return [t.task_id async for batch in backend.select(TaskQuery(**query)) for t in batch]
+        return [t.task_id async for page in backend.select(TaskQuery(**query)) for t in page.tasks]
 
     assert await ids() == [latest.task_id, email.task_id, done.task_id]
     assert await ids(limit=2) == [latest.task_id, email.task_id]

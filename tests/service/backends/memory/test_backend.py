@@ -58,7 +58,7 @@ async def claim(backend: MemoryBackend) -> Claim:
 
 
 async def held(backend: MemoryBackend) -> list[Task]:
-    return [task async for batch in backend.select(TaskQuery()) for task in batch]
+    return [task async for page in backend.select(TaskQuery()) for task in page.tasks]
 
 
 async def recount(backend: MemoryBackend) -> Counter[TaskStatus]:
@@ -250,11 +250,15 @@ async def test_counts_are_kept_as_tasks_move_not_counted_when_read(
 async def test_a_selection_is_taken_when_asked_for_not_when_read(
     memory: MemoryBackend, clock: FakeClock
 ) -> None:
-    assert [batch async for batch in memory.select(TaskQuery())] == []  # no empty batch
+    empty = [page async for page in memory.select(TaskQuery())]
+    assert [list(page.tasks) for page in empty] == [[]]
     first = await submit(memory, clock)
+    as_of = memory.bus.last_id
     selection = memory.select(TaskQuery())
     await submit(memory, clock)  # after the selection was taken
-    assert [[t.task_id for t in batch] async for batch in selection] == [[first.task_id]]
+    pages = [page async for page in selection]
+    assert [[t.task_id for t in page.tasks] for page in pages] == [[first.task_id]]
+    assert pages[0].as_of == as_of  # the events it shows: up to the one before the second
 
 
 async def test_event_ids_start_at_the_first_event_id(clock: FakeClock) -> None:

@@ -1,0 +1,17 @@
+-- Release a claim whose worker is stopping: the task goes back to the queue as its next
+-- attempt, by the claim's holder only. ARGV[4..]: id, token.
+-- Returns {'ok', json} or {'lost'}.
+local id = ARGV[4]
+local key = task_key(id)
+local f = redis.call('HMGET', key, 'token', 'status', 'attempt', 'priority', 'cancel')
+if f[1] ~= ARGV[5] or f[2] ~= 'processing' then return {'lost'} end
+redis.call('HDEL', key, 'token')
+redis.call('ZREM', P .. 'processing', id)
+if f[5] then  -- a cancel was asked for: it ends here instead
+  redis.call('HDEL', key, 'cancel')
+  redis.call('ZADD', P .. 'finished', ARGV[7], id)
+  return {'ok', move(id, 'cancelled', {'finished_at', ARGV[6], 'eta_s', 'null'})}
+end
+enqueue(id, f[4])
+return {'ok', move(id, 'queued', {'attempt', int(tonumber(f[3]) + 1), 'progress', '0',
+  'eta_s', 'null', 'started_at', 'null'})}

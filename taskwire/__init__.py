@@ -1,0 +1,1 @@
+"""Taskwire's Python client and ``taskwire`` command line."""
