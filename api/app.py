@@ -16,7 +16,6 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
-from fastapi.routing import APIRoute
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -24,6 +23,7 @@ from fastapi.exception_handlers import (
 )
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
+from fastapi.routing import APIRoute
 from sse_starlette.sse import AppStatus
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
