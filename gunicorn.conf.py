@@ -17,12 +17,8 @@ settings = load_settings()
 wsgi_app = "asgi:app"
 worker_class = "uvicorn_worker.UvicornWorker"
 
-_concurrency = os.environ.get("WEB_CONCURRENCY", "1")
-if not (_concurrency.isascii() and _concurrency.isdigit() and int(_concurrency) >= 1):
-    raise SystemExit(
-        f"taskwire: invalid setting WEB_CONCURRENCY={_concurrency!r}: a whole number >= 1"
-    )
-workers = int(_concurrency)
+# gunicorn has read WEB_CONCURRENCY already (and refused one that is not a number).
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
 if workers > 1 and settings.backend_scheme == "memory":
     # With memory:// the tasks, the queue, the events and the rate limiter live in one
     # process: a second worker would be a second, disagreeing service (a task submitted to

@@ -116,18 +116,21 @@ class Engine:
 
     async def _run(self, claim: Claim) -> None:
         if self._backend.lease_s is None:
-            await self._work(claim)
+            await self._work(claim, lost=None)
             return
         job = asyncio.current_task()
         assert job is not None
-        renewing = asyncio.create_task(self._renew(claim, self._backend.lease_s, job))
+        lost = asyncio.Event()
+        renewing = asyncio.create_task(self._renew(claim, self._backend.lease_s, job, lost))
         try:
-            await self._work(claim)
+            await self._work(claim, lost)
         finally:
             renewing.cancel()
             await asyncio.gather(renewing, return_exceptions=True)
 
-    async def _renew(self, claim: Claim, lease_s: float, job: asyncio.Task[None]) -> None:
+    async def _renew(
+        self, claim: Claim, lease_s: float, job: asyncio.Task[None], lost: asyncio.Event
+    ) -> None:
         """Renew the claim's lease three times per lease; if it was lost, stop the job."""
         while True:
             await asyncio.sleep(lease_s / 3)
@@ -135,12 +138,13 @@ class Engine:
                 await self._backend.renew(claim)
             except LeaseLost:
                 logger.warning("task %s: the lease was lost; stopping it here", claim.task.task_id)
+                lost.set()
                 job.cancel()
                 return
             except BackendUnavailable as exc:  # the lease may still hold: try again
                 logger.warning("task %s: could not renew its lease: %s", claim.task.task_id, exc)
 
-    async def _work(self, claim: Claim) -> None:
+    async def _work(self, claim: Claim, lost: asyncio.Event | None) -> None:
         task = claim.task
         params = TASK_TYPES[task.task_type].model_validate(task.parameters)
         duration_s = params.base_duration_s() * self._work_scale
@@ -150,7 +154,9 @@ class Engine:
             async with asyncio.timeout(self._task_timeout_s):
                 result = await perform(params, work, self._rng)
         except asyncio.CancelledError:
-            if self._closing:
+            if lost is not None and lost.is_set():
+                pass  # another worker holds the task now: nothing of ours to write
+            elif self._closing:
                 await self._end(self._backend.release(claim))
             else:
                 await self._end(finish(claim, TaskStatus.CANCELLED))

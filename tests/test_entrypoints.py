@@ -10,7 +10,7 @@ import tomllib
 import httpx
 import pytest
 
-from tests.processes import ROOT, command, free_port, spawn
+from tests.processes import BIN, ROOT, command, free_port, spawn
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
@@ -67,3 +67,43 @@ def test_a_bad_setting_stops_the_process_with_a_message_naming_it(server: str) -
     assert finished.returncode != 0
     assert "invalid setting TASKWIRE_MAX_QUEUE='-1'" in finished.stderr
     assert "Booting worker" not in finished.stderr  # gunicorn stops before starting any
+
+
+@pytest.mark.parametrize(
+    ("argv", "settings", "message"),
+    [
+        pytest.param(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
+            {"WEB_CONCURRENCY": "2"},
+            "WEB_CONCURRENCY=2 needs a shared backend",
+            id="gunicorn-two-workers-on-memory",
+        ),
+        pytest.param(
+            [str(BIN / "taskwire"), "worker"],
+            {},
+            "a worker process needs a shared backend",
+            id="worker-on-memory",
+        ),
+        pytest.param(
+            [str(BIN / "uvicorn"), "asgi:app"],
+            {"TASKWIRE_WORKERS": "false"},
+            "TASKWIRE_WORKERS=false needs a shared backend",
+            id="no-workers-on-memory",
+        ),
+        pytest.param(
+            [str(BIN / "taskwire"), "serve"],
+            {"TASKWIRE_BACKEND": "postgres://db"},
+            "invalid setting TASKWIRE_BACKEND='postgres://db'",
+            id="serve-unknown-backend",
+        ),
+    ],
+)
+def test_a_process_that_could_not_work_as_configured_refuses_to_start(
+    argv: list[str], settings: dict[str, str], message: str
+) -> None:
+    port = free_port()
+    env = {**os.environ, **settings, "PORT": str(port), "BIND": f"127.0.0.1:{port}"}
+    finished = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert finished.returncode != 0
+    assert message in finished.stderr
+    assert "Booting worker" not in finished.stderr

@@ -14,13 +14,13 @@ import orjson
 import pytest
 from pydantic import TypeAdapter
 
-from service.backend import TaskQuery
+from service.backend import Claim, TaskQuery
 from service.backends.memory import MemoryBackend
 from service.clock import Clock
 from service.engine import Engine
-from service.errors import QueueFull, StoreFull, TaskConflict, TaskNotFound
+from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
 from service.events import Event, EventFilter
-from service.model import TaskStatus
+from service.model import Task, TaskStatus
 from service.tasktypes import Submission, TaskSubmission
 from tests.support import (
     FAILSAFE_S,
@@ -563,3 +563,67 @@ async def test_progress_moves_with_the_work_and_eta_counts_down(
     assert 0 <= etas[-1] < etas[0] < 0.24 and etas == sorted(etas, reverse=True)
     done = await backend.get(task.task_id)
     assert (done.status, done.progress, done.eta_s) == (COMPLETED, 100, None)
+
+
+class LeasedBackend(MemoryBackend):
+    """A memory backend whose claims are leases, as on Redis: renewals are counted, and the
+    test decides when one is refused; a release puts the task back in the queue."""
+
+    def __init__(self, clock: FakeClock, lease_s: float) -> None:
+        super().__init__(
+            max_queue=10,
+            max_tasks=10,
+            event_buffer=100,
+            subscriber_queue=100,
+            clock=clock,
+            monotonic=clock,
+        )
+        self.lease_s = lease_s
+        self.renewals = 0
+        self.renewed = asyncio.Event()
+        self.refuse_renewals = False
+        self.released: list[str] = []
+
+    async def renew(self, claim: Claim) -> None:
+        self.renewals += 1
+        self.renewed.set()
+        if self.refuse_renewals:
+            raise LeaseLost(claim.task.task_id)
+        await super().renew(claim)
+
+    async def release(self, claim: Claim) -> Task:
+        self.released.append(claim.task.task_id)
+        return await super().release(claim)
+
+
+async def test_a_running_task_s_lease_is_renewed_and_a_lost_lease_stops_it_silently(
+    clock: FakeClock, gate: Gate
+) -> None:
+    backend = LeasedBackend(clock, lease_s=0.03)  # renewed every 10 ms of real time
+    engine = new_engine(backend, clock)
+    async with started(engine):
+        task = await engine.submit(submission())
+        await gate.reached_by(1)
+        async with asyncio.timeout(FAILSAFE_S):
+            await backend.renewed.wait()
+        backend.refuse_renewals = True  # another worker has taken it over
+        backend.renewed.clear()
+        async with asyncio.timeout(FAILSAFE_S):
+            await backend.renewed.wait()
+            await asyncio.wait(set(engine.pool._jobs.values()))  # it ends on the refusal
+        # The job stopped, and wrote nothing: the task is the new holder's business.
+        assert (await backend.get(task.task_id)).status is PROCESSING
+        assert engine.outcomes == Counter()
+        assert gate.inside == 0
+
+
+async def test_closing_releases_running_tasks_to_a_backend_that_outlives_the_process(
+    clock: FakeClock, gate: Gate
+) -> None:
+    backend = LeasedBackend(clock, lease_s=60)
+    engine = new_engine(backend, clock)
+    async with started(engine):
+        task = await engine.submit(submission())
+        await gate.reached_by(1)
+    assert backend.released == [task.task_id]
+    assert backend.renewals == 0  # a 60 s lease had no need of it yet

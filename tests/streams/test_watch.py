@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -11,6 +12,11 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from service.backend import TaskPage
+from service.backends.memory.history import EventRing
+from service.events import Event, EventBus, EventFilter
+from service.model import Task
+from streams.ndjson import watch
 from tests.support import FAILSAFE_S, Subscriptions, backend_of, bus_of, finished, serve
 
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2]}}
@@ -134,3 +140,38 @@ async def test_the_watch_ends_when_the_client_goes_away(make_app: Callable[..., 
             assert bus.subscriber_count == 1
         await subscriptions.open_now(0)  # the server let go of it: nobody is listening
         assert (subscriptions.count, bus.subscriber_count) == (1, 0)
+
+
+async def test_events_a_later_page_already_shows_are_dropped_for_its_tasks_only() -> None:
+    # Pages read at different points (a paged backend): the events up to the first page's
+    # position are in the snapshot for every task; a later page shows later events of
+    # its own tasks, and only those are dropped.
+    bus = EventBus(EventRing(100, first_id=1), subscriber_queue=100, last_id=0)
+    early, late, other = (make_task(name) for name in ("early", "late", "other"))
+
+    async def select() -> AsyncIterator[TaskPage]:
+        yield TaskPage([early], as_of=2)
+        yield TaskPage([late], as_of=5)
+
+    def event(event_id: int, task: Task) -> Event:
+        return Event(event_id, "task.progress", task.task_id, task.task_type, task.status, b"{}")
+
+    stream = watch(bus, EventFilter(), select, lambda task: True)
+    assert b'"early"' in await anext(stream)
+    assert b'"late"' in await anext(stream)
+    assert await anext(stream) == b'{"type":"synced"}\n'
+    for event_id, task in [(2, other), (3, early), (4, late), (5, late), (6, late), (6, other)]:
+        bus.deliver(event(event_id, task))
+    sent = b"".join([await anext(stream)])
+    ids = [orjson.loads(line)["id"] for line in sent.splitlines()]
+    assert ids == [3, 6, 6]  # not 2 (first page), nor 4 and 5 (late's page shows them)
+    await stream.aclose()
+
+
+def make_task(task_id: str) -> Task:
+    return Task(
+        task_id=task_id,
+        task_type="compute_sum",
+        parameters={},
+        created_at=datetime(2027, 1, 15, tzinfo=UTC),
+    )

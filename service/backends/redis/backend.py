@@ -52,7 +52,8 @@ UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ReadOn
 CALL_TIMEOUT_S = 1.0
 """Longest a call waits for Redis: a request that needs it answers 503 well within 2 s."""
 DOWN_S = 0.5
-"""After a failed call, how long further calls fail at once instead of waiting too."""
+"""After a call timed out, how long further calls fail at once instead of waiting too (a
+refused connection fails at once anyway, and the next call may find Redis back)."""
 BLOCK_MS = 1000
 """How long the reader's XREAD waits for new entries before asking again."""
 CLAIM_POLL_S = 1.0
@@ -61,7 +62,7 @@ PAGE = 256
 """Tasks per page of a list; events per page of a replay."""
 EXPIRE_BATCH = 500
 """Tasks removed per expiry script, so no one script holds Redis for long."""
-REAPER_EVERY_MS = 1000
+REAPER_EVERY_S = 1.0
 
 _TRANSITIONS = (
     "submit",
@@ -175,6 +176,8 @@ class RedisBackend:
         lease_s: how long a claim holds without being renewed.
         clock: wall-clock seconds, for timestamps and the TTL.
         rate_clock: seconds for the rate-limit window (default: the Redis server's clock).
+        timeout_s: longest a call waits for Redis.
+        reaper_every_s: how often, at most, one process of the service recovers lost claims.
     """
 
     name = "redis"
@@ -193,8 +196,11 @@ class RedisBackend:
         clock: Clock = time.time,
         monotonic: Clock = time.monotonic,
         rate_clock: Clock | None = None,
+        timeout_s: float = CALL_TIMEOUT_S,
+        reaper_every_s: float = REAPER_EVERY_S,
     ) -> None:
         self.url = redacted(url)
+        self._reaper_every_ms = int(reaper_every_s * 1000)
         self.lease_s: float | None = lease_s
         self._prefix = f"{{{prefix}}}:"
         self._max_queue = max_queue
@@ -205,14 +211,17 @@ class RedisBackend:
         self._monotonic = monotonic
         self._rate_clock = rate_clock
         options: dict[str, Any] = {
-            "socket_timeout": CALL_TIMEOUT_S,
-            "socket_connect_timeout": CALL_TIMEOUT_S,
-            "retry": Retry(NoBackoff(), 0),  # fail fast: the callers decide what to retry
+            "socket_timeout": timeout_s,
+            "socket_connect_timeout": timeout_s,
+            # Once, at once, and only a broken connection: a pooled connection that Redis
+            # closed (it restarted) is replaced, while a server that does not answer is
+            # not waited for twice.
+            "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         }
         self._redis = aioredis.Redis.from_url(url, **options)
         # The reader blocks in XREAD: a connection of its own, with room for the block.
         self._reader_redis = aioredis.Redis.from_url(
-            url, **{**options, "socket_timeout": CALL_TIMEOUT_S + BLOCK_MS / 1000}
+            url, **{**options, "socket_timeout": timeout_s + BLOCK_MS / 1000}
         )
         common = _script("common")
         self._scripts: dict[str, AsyncScript] = {
@@ -432,7 +441,7 @@ class RedisBackend:
             fragment(utc(now)),
             int(now * 1000),
             EXPIRE_BATCH,
-            REAPER_EVERY_MS,
+            self._reaper_every_ms,
         )
         before_ms = int((now - ttl_s) * 1000)
         removed = 0
@@ -472,9 +481,11 @@ class RedisBackend:
         try:
             return await call
         except UNAVAILABLE as exc:
-            self._down_until = self._monotonic() + DOWN_S
-            self._down_reason = str(exc) or type(exc).__name__
-            raise BackendUnavailable("redis", self._down_reason) from exc
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, RedisTimeoutError):  # slow to fail: spare the next callers
+                self._down_until = self._monotonic() + DOWN_S
+                self._down_reason = reason
+            raise BackendUnavailable("redis", reason) from exc
 
     def _check(self, answer: list[bytes], claim: Claim) -> None:
         if answer[0] == b"lost":

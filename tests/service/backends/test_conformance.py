@@ -456,3 +456,50 @@ async def test_the_rate_limit_allows_limit_requests_per_key_per_window(
     clock.advance(6)  # the first request leaves the window
     assert await counter.hit("a") == (True, 0, 4)
     assert await counter.hit("a") == (False, 0, 4)
+
+
+# Reads with their position, and release
+
+
+async def test_a_read_gives_the_task_with_the_latest_event_its_state_shows(
+    backend: Backend, recorder: Recorder
+) -> None:
+    await submit(backend)
+    claimed = await claim(backend)
+    processing = (await recorded(recorder, 2))[-1]
+    task, as_of = await backend.read(claimed.task.task_id)
+    assert task.status is PROCESSING
+    assert as_of >= processing.id
+
+
+async def test_each_page_of_a_list_gives_the_latest_event_its_tasks_show(
+    backend: Backend, recorder: Recorder
+) -> None:
+    task = await submit(backend)
+    queued = (await recorded(recorder, 1))[-1]
+    pages = [page async for page in backend.select(TaskQuery())]
+    assert [t.task_id for page in pages for t in page.tasks] == [task.task_id]
+    assert all(page.as_of >= queued.id for page in pages)
+
+
+async def test_a_released_claim_frees_the_task_from_its_worker(backend: Backend) -> None:
+    await submit(backend)
+    claimed = await claim(backend)
+    released = await backend.release(claimed)
+    if backend.lease_s is None:  # nothing outlives the process: it ends here
+        assert released.status is CANCELLED
+    else:  # back to the queue, as its next attempt, for another worker
+        assert (released.status, released.attempt) == (QUEUED, 2)
+        assert (await claim(backend)).task.task_id == claimed.task.task_id
+    with pytest.raises(LeaseLost):
+        await backend.finish(claimed, COMPLETED, result=1)
+
+
+async def test_on_cancel_is_told_when_a_processing_task_is_cancelled(backend: Backend) -> None:
+    stopped: asyncio.Queue[str] = asyncio.Queue()
+    backend.on_cancel(stopped.put_nowait)
+    await submit(backend)
+    claimed = await claim(backend)
+    await backend.cancel(claimed.task.task_id)
+    async with asyncio.timeout(FAILSAFE_S):
+        assert await stopped.get() == claimed.task.task_id

@@ -1,8 +1,11 @@
 -- Recover tasks whose lease ran out (their worker died or stalled): back to the queue as the
 -- next attempt, or failed with WorkerLostError the second time, or cancelled if a cancel was
 -- asked for. One process at a time: a guard key lets one run per interval.
--- ARGV[4..]: finished_at, finished_ms, batch, guard_ms. Returns how many, or -1 if guarded.
-if not redis.call('SET', P .. 'reaper', '1', 'NX', 'PX', ARGV[7]) then return -1 end
+-- ARGV[4..]: finished_at, finished_ms, batch, guard_ms (0: no guard).
+-- Returns how many, or -1 if another process ran it within guard_ms.
+if tonumber(ARGV[7]) > 0 and not redis.call('SET', P .. 'reaper', '1', 'NX', 'PX', ARGV[7]) then
+  return -1
+end
 local ids = redis.call('ZRANGEBYSCORE', P .. 'processing', '-inf', server_ms(),
   'LIMIT', 0, tonumber(ARGV[6]))
 for _, id in ipairs(ids) do

@@ -1,0 +1,225 @@
+"""What only the Redis backend does: lost leases recovered, Redis away, its reader's order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from service.backend import Claim
+from service.backends.redis import RedisBackend
+from service.backends.redis.backend import cancelled, redacted
+from service.backends.redis.codec import Entry
+from service.errors import BackendUnavailable, LeaseLost
+from service.events import EventFilter
+from service.model import TaskStatus
+from tests.processes import free_port
+from tests.service.backends.test_conformance import new_task, submit
+from tests.support import FAILSAFE_S, FakeClock
+
+MakeRedis = Callable[..., AbstractAsyncContextManager[RedisBackend]]
+
+
+@pytest.fixture
+def make_redis(redis_url: str, redis_prefix: str, clock: FakeClock) -> MakeRedis:
+    @asynccontextmanager
+    async def make(url: str | None = None, **options: Any) -> AsyncIterator[RedisBackend]:
+        settings: dict[str, Any] = {
+            "max_queue": 10,
+            "max_tasks": 100,
+            "event_buffer": 1000,
+            "subscriber_queue": 1000,
+            "concurrency": 5,
+            "lease_s": 10.0,
+            "reaper_every_s": 0,
+            "clock": clock,
+            **options,
+        }
+        backend = RedisBackend(url or redis_url, prefix=redis_prefix, **settings)
+        await backend.start()
+        try:
+            yield backend
+        finally:
+            await backend.close()
+
+    return make
+
+
+async def claim(backend: RedisBackend) -> Claim:
+    async with asyncio.timeout(FAILSAFE_S):
+        return await backend.claim()
+
+
+# Leases
+
+
+async def test_a_lost_lease_returns_the_task_to_the_queue_then_fails_it_the_second_time(
+    make_redis: MakeRedis,
+) -> None:
+    async with make_redis(lease_s=0) as backend:  # every lease has run out at once
+        task = await submit(backend)
+        first = await claim(backend)
+        await backend.sweep(ttl_s=600)
+        requeued = await backend.get(task.task_id)
+        assert (requeued.status, requeued.attempt) == (TaskStatus.QUEUED, 2)
+        with pytest.raises(LeaseLost):  # the lost worker can no longer touch it
+            await backend.finish(first, TaskStatus.COMPLETED, result=1)
+        second = await claim(backend)
+        assert second.task.attempt == 2 and second.token != first.token
+        await backend.sweep(ttl_s=600)
+        failed = await backend.get(task.task_id)
+        assert failed.status is TaskStatus.FAILED
+        assert failed.error is not None and failed.error.type == "WorkerLostError"
+        counts = await backend.counts()
+        assert (counts[TaskStatus.PROCESSING], counts[TaskStatus.FAILED]) == (0, 1)
+
+
+async def test_a_lost_task_whose_cancel_was_asked_for_ends_cancelled(
+    make_redis: MakeRedis,
+) -> None:
+    async with make_redis(lease_s=0) as backend:
+        task = await submit(backend)
+        await claim(backend)
+        assert (await backend.cancel(task.task_id)).running
+        await backend.sweep(ttl_s=600)
+        assert (await backend.get(task.task_id)).status is TaskStatus.CANCELLED
+
+
+async def test_a_live_lease_is_left_alone(make_redis: MakeRedis) -> None:
+    async with make_redis(lease_s=60) as backend:
+        task = await submit(backend)
+        claimed = await claim(backend)
+        await backend.sweep(ttl_s=600)
+        assert (await backend.get(task.task_id)).status is TaskStatus.PROCESSING
+        await backend.renew(claimed)
+
+
+async def test_one_process_at_a_time_recovers_lost_leases(make_redis: MakeRedis) -> None:
+    async with make_redis(lease_s=0, reaper_every_s=60) as backend:
+        first, second = await submit(backend), await submit(backend)
+        await claim(backend)
+        await backend.sweep(ttl_s=600)  # recovers the first, and holds the guard for 60 s
+        assert (await backend.get(first.task_id)).attempt == 2
+        claimed = await claim(backend)
+        assert claimed.task.task_id == second.task_id
+        await backend.sweep(ttl_s=600)  # guarded: nothing recovered
+        assert (await backend.get(second.task_id)).status is TaskStatus.PROCESSING
+
+
+async def test_the_concurrency_is_counted_across_the_service(make_redis: MakeRedis) -> None:
+    async with make_redis(concurrency=1) as one, make_redis(concurrency=1) as other:
+        await submit(one)
+        await submit(one)
+        running = await claim(one)
+        # One attempt of the other process's claim: refused, though a task is queued.
+        started_at = b'"2027-01-15T08:00:00Z"'
+        assert await other._transition("claim", "queue", 1, 10_000, started_at) is None
+        assert (await other.counts())[TaskStatus.QUEUED] == 1
+        waiting = asyncio.create_task(claim(other))
+        await one.finish(running, TaskStatus.COMPLETED, result=1)  # a place frees up
+        assert (await waiting).task.status is TaskStatus.PROCESSING
+
+
+# Redis away
+
+
+async def test_an_unreachable_redis_is_backend_unavailable_not_an_error(
+    make_redis: MakeRedis,
+) -> None:
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    async with make_redis(nobody) as backend:  # starting does not fail: it retries
+        began = time.monotonic()
+        for call in (backend.get("x"), backend.counts(), backend.submit(new_task(), planned_s=1)):
+            with pytest.raises(BackendUnavailable) as raised:
+                await call
+            assert raised.value.backend == "redis"
+        assert time.monotonic() - began < 2.0
+        counter = backend.rate_counter(limit=1, window_s=1)
+        with pytest.raises(BackendUnavailable):
+            await counter.hit("a")
+
+
+async def test_a_redis_that_does_not_answer_times_out_and_the_next_calls_fail_at_once(
+    make_redis: MakeRedis,
+) -> None:
+    async def swallow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # reads, never answers
+        writer.close()
+
+    silent = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = silent.sockets[0].getsockname()[1]
+    async with silent, make_redis(f"redis://127.0.0.1:{port}/0", timeout_s=0.05) as backend:
+        with pytest.raises(BackendUnavailable, match="Timeout"):
+            await backend.get("x")
+        began = time.monotonic()
+        with pytest.raises(BackendUnavailable, match="Timeout"):
+            await backend.counts()  # the circuit is open: no second wait
+        assert time.monotonic() - began < 0.05
+        silent.close()
+
+
+# The reader
+
+
+async def test_events_missed_by_this_process_end_its_subscriptions(
+    make_redis: MakeRedis,
+) -> None:
+    async with make_redis() as backend:
+        bus = backend.bus
+        start = bus.last_id
+        async with bus.subscribe(EventFilter()) as subscriber:
+            fields = {b"n": b"task.queued", b"t": b"a", b"y": b"compute_sum", b"s": b"queued"}
+            backend._deliver([Entry(f"{start + 5}-0".encode(), {**fields, b"d": b"{}"})])
+            got = [event async for event in subscriber]  # ends: it must resume by its id
+        assert [event.id for event in got] == [start + 5]
+        assert bus.last_id == start + 5
+
+
+async def test_a_cancel_entry_stops_the_task_here_and_is_not_an_event(
+    make_redis: MakeRedis,
+) -> None:
+    async with make_redis() as backend:
+        stopped: list[str] = []
+        backend.on_cancel(stopped.append)
+        start = backend.bus.last_id
+        entry = Entry(f"{start + 1}-0".encode(), {b"n": b"cancel", b"t": b"a", b"y": b"x"})
+        async with backend.bus.subscribe() as subscriber:
+            backend._deliver([entry])
+            assert subscriber.drain() == []
+        assert stopped == ["a"]
+        assert backend.bus.last_id == start + 1
+
+
+async def test_cancelled_asks_again_until_the_task_has_ended() -> None:
+    ended = asyncio.Event()
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):  # the first cancel is lost,
+            await asyncio.Event().wait()  # as redis-py may lose it
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.set()
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)  # let it start waiting
+    await cancelled(task)
+    assert ended.is_set() and task.cancelled()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("redis://:secret@host:6379/0", "redis://***@host:6379/0"),
+        ("rediss://user:secret@host/1", "rediss://***@host/1"),
+        ("redis://host:6379/0", "redis://host:6379/0"),
+        ("unix:///run/redis.sock?db=2", "unix:///run/redis.sock?db=2"),
+    ],
+)
+def test_a_redis_url_is_shown_without_its_password(url: str, shown: str) -> None:
+    assert redacted(url) == shown
