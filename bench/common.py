@@ -7,6 +7,8 @@ import contextlib
 import importlib.metadata
 import os
 import platform
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -96,6 +98,15 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no RSS for {pid}")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU time a process has used so far, all its threads, in seconds (the scheduler's ns)."""
+    total = 0
+    for thread in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError, ProcessLookupError):  # a thread just ended
+            total += int((thread / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -150,6 +161,7 @@ def machine() -> dict[str, str]:
             "sse-starlette",
             "pydantic",
             "orjson",
+            "redis",
         )
     }
     cpu = next(
@@ -166,4 +178,14 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "kernel": platform.release(),
         **versions,
+        "redis-server": _redis_server_version(),
     }
+
+
+def _redis_server_version() -> str:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return "not installed"
+    output = subprocess.run([binary, "--version"], capture_output=True, text=True).stdout
+    match = re.search(r"v=(\S+)", output)
+    return match.group(1) if match else output.strip()

@@ -13,6 +13,7 @@ import contextlib
 import re
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +32,16 @@ HIGH_LIMIT = {**OUT_OF_THE_WAY, "TASKWIRE_RATE_LIMIT": "1000000000"}
 NO_LIMIT = {**OUT_OF_THE_WAY, "TASKWIRE_RATE_LIMIT": "0"}
 
 
-def wrk_all(urls: dict[str, str], seconds: float, connections: int, post: bool) -> dict[str, float]:
-    """Load every URL at once, each with its own wrk; returns requests/s by name."""
+def wrk_all(
+    urls: dict[str, str], seconds: float, connections: int | Mapping[str, int], post: bool
+) -> dict[str, float]:
+    """Load every URL at once, each with its own wrk (``connections`` each, or by name);
+    returns requests/s by name."""
     script = ["-s", str(HERE / "post.lua")] if post else []
+    per_url = connections if isinstance(connections, Mapping) else dict.fromkeys(urls, connections)
     loads = {
         name: subprocess.Popen(
-            ["wrk", *script, "-t1", f"-c{connections}", f"-d{seconds:g}s", url],
+            ["wrk", *script, "-t1", f"-c{per_url[name]}", f"-d{seconds:g}s", url],
             stdout=subprocess.PIPE,
             text=True,
         )

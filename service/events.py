@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
@@ -71,12 +71,31 @@ class EventFilter:
         )
 
 
+REPLAY_PAGE = 256
+"""Events a resuming subscriber fetches from the history at a time: a replay of the whole
+history to a client that reads slowly holds one page in memory, not all of it."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Events of the history after some id, oldest first.
+
+    ``resync`` says the id was older than the oldest event kept, or newer than the newest:
+    events were lost to whoever asked. ``through`` is the id the page reaches (the next page
+    starts after it) and ``more`` whether the history holds later events.
+    """
+
+    events: list[Event]
+    through: int
+    more: bool
+    resync: bool = False
+
+
 class EventHistory(Protocol):
     """A backend's record of its latest events, for subscribers that resume."""
 
-    async def after(self, event_id: int) -> tuple[list[Event], bool]:
-        """The events after ``event_id``, oldest first, and whether some were lost: true when
-        ``event_id`` is older than the oldest event kept, or newer than the newest."""
+    async def after(self, event_id: int, limit: int) -> HistoryPage:
+        """Up to ``limit`` events after ``event_id``."""
         ...
 
 
@@ -88,17 +107,22 @@ class Subscriber:
     longer in the history, so events were missed and the consumer should reload.
     """
 
-    def __init__(self, event_filter: EventFilter, maxsize: int) -> None:
+    def __init__(self, event_filter: EventFilter, maxsize: int, max_bytes: int) -> None:
         self.filter = event_filter
         self.resync = False
         self.overflowed = False
         self._maxsize = maxsize
-        self._replay: Iterator[Event] = iter(())
+        self._max_bytes = max_bytes
+        self._replay: deque[Event] = deque()
+        """Replayed events fetched from the history and not yet taken."""
+        self._history: EventHistory | None = None
+        """Where the rest of the replay comes from, while pages of it remain."""
         self._seen = -1
         """Live events up to this id were replayed already, or are shown by a state read."""
         self._seen_of: dict[str, int] = {}
         """The same, task by task, for states read at different points (a paged list)."""
         self._queue: deque[Event] = deque()
+        self._queued_bytes = 0
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
 
@@ -106,8 +130,10 @@ class Subscriber:
         return self
 
     async def __anext__(self) -> Event:
-        if (replayed := next(self._replay, None)) is not None:
-            return replayed
+        while self._history is not None and not self._replay:
+            await self._next_page()
+        if self._replay:
+            return self._replay.popleft()
         while True:
             while not self._queue:
                 if self._closed:
@@ -118,25 +144,29 @@ class Subscriber:
                 finally:
                     self._waiter = None
             event = self._queue.popleft()
+            self._queued_bytes -= len(event.data)
             if self._is_news(event):
                 return event
 
     def drain(self) -> list[Event]:
-        """Take every event already queued, without waiting (for one write of many)."""
+        """Take every event at hand, without waiting (for one write of many): the replay
+        page fetched, then (once the replay is done) the live events queued."""
         drained = list(self._replay)
-        drained += (event for event in self._queue if self._is_news(event))
-        self._queue.clear()
+        self._replay.clear()
+        if self._history is None:
+            drained += (event for event in self._queue if self._is_news(event))
+            self._queue.clear()
+            self._queued_bytes = 0
         return drained
 
     def offer(self, event: Event) -> bool:
-        """Queue ``event``; False if that would overflow: the subscriber then ends at once."""
-        if len(self._queue) >= self._maxsize:
-            self._queue.clear()
-            self._replay = iter(())
-            self.overflowed = True
-            self.close()
+        """Queue ``event``; False if that would overflow (by count or by bytes): the
+        subscriber then ends at once."""
+        if len(self._queue) >= self._maxsize or self._queued_bytes >= self._max_bytes:
+            self._overflow()
             return False
         self._queue.append(event)
+        self._queued_bytes += len(event.data)
         self._wake()
         return True
 
@@ -158,11 +188,33 @@ class Subscriber:
             not self._seen_of or event.id > self._seen_of.get(event.task_id, -1)
         )
 
-    def _resume(self, after: int, history: list[Event], resync: bool) -> None:
-        self.resync = resync
-        if not resync:
-            self._seen = history[-1].id if history else after
-            self._replay = iter([event for event in history if self.filter.matches(event)])
+    async def _resume(self, after: int, history: EventHistory) -> None:
+        page = await history.after(after, REPLAY_PAGE)
+        self.resync = page.resync
+        if not page.resync:
+            self._seen = after
+            self._take(page, history)
+
+    async def _next_page(self) -> None:
+        assert self._history is not None
+        page = await self._history.after(self._seen, REPLAY_PAGE)
+        if page.resync:  # the history moved on past this subscriber while it replayed
+            self._overflow()
+        else:
+            self._take(page, self._history)
+
+    def _take(self, page: HistoryPage, history: EventHistory) -> None:
+        self._seen = max(self._seen, page.through)
+        self._replay.extend(event for event in page.events if self.filter.matches(event))
+        self._history = history if page.more else None
+
+    def _overflow(self) -> None:
+        self._queue.clear()
+        self._queued_bytes = 0
+        self._replay.clear()
+        self._history = None
+        self.overflowed = True
+        self.close()
 
     def _wake(self) -> None:
         if self._waiter is not None and not self._waiter.done():
@@ -175,12 +227,21 @@ class EventBus:
     Args:
         history: where a subscriber that resumes finds the events it missed.
         subscriber_queue: how many undelivered events one subscriber may hold.
+        subscriber_bytes: how many bytes of event data one subscriber may hold.
         last_id: the id of the latest event already in the history when the bus starts.
     """
 
-    def __init__(self, history: EventHistory, *, subscriber_queue: int, last_id: int) -> None:
+    def __init__(
+        self,
+        history: EventHistory,
+        *,
+        subscriber_queue: int,
+        subscriber_bytes: int = 8 * 2**20,
+        last_id: int,
+    ) -> None:
         self._history = history
         self._subscriber_queue = subscriber_queue
+        self._subscriber_bytes = subscriber_bytes
         self.last_id = last_id
         """The latest event delivered here: a new subscriber gets every event after it."""
         # Subscribers to one task are indexed by its id, so a thousand long-polls on other
@@ -195,10 +256,9 @@ class EventBus:
     def subscriber_count(self) -> int:
         return len(self._everyone) + sum(map(len, self._by_task.values()))
 
-    async def history_after(self, event_id: int) -> tuple[list[Event], bool]:
-        """The recorded events after ``event_id``, and whether some were lost (see
-        ``EventHistory``)."""
-        return await self._history.after(event_id)
+    async def history_after(self, event_id: int, limit: int = REPLAY_PAGE) -> HistoryPage:
+        """Up to ``limit`` recorded events after ``event_id`` (see ``EventHistory``)."""
+        return await self._history.after(event_id, limit)
 
     def deliver(self, event: Event) -> None:
         """Hand ``event`` to every matching subscriber; the backend calls this in id order."""
@@ -217,7 +277,7 @@ class EventBus:
         The subscriber is registered before the history is read, so an event that arrives
         meanwhile is either in the history or queued live; the id tells the two apart.
         """
-        subscriber = Subscriber(event_filter, self._subscriber_queue)
+        subscriber = Subscriber(event_filter, self._subscriber_queue, self._subscriber_bytes)
         task_id = event_filter.task_id
         group = self._everyone if task_id is None else self._by_task.setdefault(task_id, set())
         group.add(subscriber)
@@ -225,13 +285,15 @@ class EventBus:
             if self._closed:
                 subscriber.close()
             elif after is not None:
-                subscriber._resume(after, *await self._history.after(after))
+                await subscriber._resume(after, self._history)
             yield subscriber
         finally:
             group.discard(subscriber)
             if subscriber.overflowed:
                 logger.warning(
-                    "dropped a subscriber that fell %d events behind", self._subscriber_queue
+                    "dropped a subscriber that fell behind by %d events or %d bytes",
+                    self._subscriber_queue,
+                    self._subscriber_bytes,
                 )
             if task_id is not None and not group and self._by_task.get(task_id) is group:
                 del self._by_task[task_id]

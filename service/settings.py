@@ -61,7 +61,11 @@ class Settings(BaseSettings):
     task_timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_TASK_TIMEOUT")
     long_poll_max_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_LONG_POLL_MAX")
     event_buffer: int = Field(10_000, ge=1, alias="TASKWIRE_EVENT_BUFFER")
+    event_buffer_bytes: int = Field(64 * 2**20, ge=1, alias="TASKWIRE_EVENT_BUFFER_BYTES")
+    """The history (memory backend) also keeps at most this many bytes of event data."""
     subscriber_queue: int = Field(1_000, ge=1, alias="TASKWIRE_SUBSCRIBER_QUEUE")
+    subscriber_bytes: int = Field(8 * 2**20, ge=1, alias="TASKWIRE_SUBSCRIBER_BYTES")
+    """A subscriber is also dropped once this many bytes of events wait for it."""
     heartbeat_s: float = Field(15.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_HEARTBEAT")
     send_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_SEND_TIMEOUT")
     """A stream whose client takes no bytes for this long is disconnected."""

@@ -93,8 +93,13 @@ def task_stream(
 
 async def has_news(bus: EventBus, task_id: str, after: int) -> bool:
     """Whether a client that saw every event up to ``after`` has missed one of this task's."""
-    history, resync = await bus.history_after(after)
-    return resync or any(event.task_id == task_id for event in history)
+    while True:
+        page = await bus.history_after(after)
+        if page.resync or any(event.task_id == task_id for event in page.events):
+            return True
+        if not page.more:
+            return False
+        after = page.through
 
 
 def _response(

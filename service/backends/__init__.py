@@ -26,7 +26,9 @@ def open_backend(
                 max_queue=settings.max_queue,
                 max_tasks=settings.max_tasks,
                 event_buffer=settings.event_buffer,
+                event_buffer_bytes=settings.event_buffer_bytes,
                 subscriber_queue=settings.subscriber_queue,
+                subscriber_bytes=settings.subscriber_bytes,
                 clock=clock,
                 monotonic=monotonic,
             )
@@ -40,6 +42,7 @@ def open_backend(
                 max_tasks=settings.max_tasks,
                 event_buffer=settings.event_buffer,
                 subscriber_queue=settings.subscriber_queue,
+                subscriber_bytes=settings.subscriber_bytes,
                 concurrency=settings.concurrency,
                 lease_s=settings.lease_s,
                 clock=clock,

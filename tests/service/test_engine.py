@@ -145,9 +145,9 @@ def gate(monkeypatch: pytest.MonkeyPatch) -> Gate:
 
 async def history(backend: MemoryBackend) -> list[Event]:
     """Every event the backend has recorded (its ids start at 1)."""
-    events, resync = await backend.bus.history_after(0)
-    assert not resync
-    return events
+    page = await backend.bus.history_after(0, limit=100_000)
+    assert not page.resync and not page.more
+    return page.events
 
 
 async def names(backend: MemoryBackend, task_id: str) -> list[str]:

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from service.backends.memory.history import EventRing
-from service.events import Event, EventBus, EventFilter, Subscriber
+from service.events import REPLAY_PAGE, Event, EventBus, EventFilter, HistoryPage, Subscriber
 from service.model import Task, TaskStatus
 from tests.support import FAILSAFE_S
 
@@ -23,9 +23,21 @@ def make_task(task_id: str = "a", task_type: str = "compute_sum") -> Task:
 class Feed:
     """A bus over an EventRing, fed the way a backend feeds it: record, then deliver."""
 
-    def __init__(self, *, buffer_size: int = 100, subscriber_queue: int = 100) -> None:
-        self.ring = EventRing(buffer_size, first_id=1)
-        self.bus = EventBus(self.ring, subscriber_queue=subscriber_queue, last_id=self.ring.last_id)
+    def __init__(
+        self,
+        *,
+        buffer_size: int = 100,
+        subscriber_queue: int = 100,
+        buffer_bytes: int = 2**30,
+        subscriber_bytes: int = 2**30,
+    ) -> None:
+        self.ring = EventRing(buffer_size, first_id=1, max_bytes=buffer_bytes)
+        self.bus = EventBus(
+            self.ring,
+            subscriber_queue=subscriber_queue,
+            subscriber_bytes=subscriber_bytes,
+            last_id=self.ring.last_id,
+        )
 
     def publish(
         self,
@@ -158,8 +170,8 @@ async def test_resume_points(after: int, resync: bool, replayed: list[int]) -> N
     feed = Feed(buffer_size=3)
     for _ in range(8):
         feed.publish()
-    history, lost = await feed.bus.history_after(after)
-    assert ([e.id for e in history], lost) == (replayed, resync)
+    page = await feed.bus.history_after(after)
+    assert ([e.id for e in page.events], page.resync) == (replayed, resync)
     async with feed.bus.subscribe(after=after) as subscriber:
         feed.bus.close()
         assert subscriber.resync is resync
@@ -191,11 +203,11 @@ class SlowHistory:
         self.reading = asyncio.Event()
         self.answer = asyncio.Event()
 
-    async def after(self, event_id: int) -> tuple[list[Event], bool]:
-        snapshot = await self.ring.after(event_id)
+    async def after(self, event_id: int, limit: int) -> HistoryPage:
+        snapshot = await self.ring.after(event_id, limit)
         self.reading.set()
         await self.answer.wait()
-        return snapshot if self.snapshot_first else await self.ring.after(event_id)
+        return snapshot if self.snapshot_first else await self.ring.after(event_id, limit)
 
 
 @pytest.mark.parametrize("snapshot_first", [True, False], ids=["live-only", "in-both"])
@@ -303,3 +315,82 @@ async def test_leaving_unsubscribes() -> None:
         assert bus.subscriber_count == 3
     assert bus.subscriber_count == 0
     assert bus._by_task == {}
+
+
+# Bounded by bytes, replayed page by page
+
+
+class CountingHistory:
+    """An EventRing that counts the pages read from it."""
+
+    def __init__(self, ring: EventRing) -> None:
+        self.ring = ring
+        self.pages = 0
+
+    async def after(self, event_id: int, limit: int) -> HistoryPage:
+        self.pages += 1
+        return await self.ring.after(event_id, limit)
+
+
+async def test_a_long_replay_is_read_from_the_history_a_page_at_a_time() -> None:
+    ring = EventRing(10_000, first_id=1)
+    for n in range(3 * REPLAY_PAGE + 5):
+        ring.record("task.queued", make_task(f"t{n}"))
+    history = CountingHistory(ring)
+    bus = EventBus(history, subscriber_queue=10, last_id=ring.last_id)
+    async with bus.subscribe(after=0) as subscriber:
+        assert history.pages == 1  # only the first page is held
+        first = subscriber.drain()
+        assert [e.id for e in first] == list(range(1, REPLAY_PAGE + 1))
+        rest = [await anext(subscriber) for _ in range(2 * REPLAY_PAGE + 5)]
+    assert [e.id for e in rest] == list(range(REPLAY_PAGE + 1, 3 * REPLAY_PAGE + 6))
+    assert history.pages == 4
+
+
+async def test_live_events_wait_until_the_replay_is_done_and_none_comes_twice() -> None:
+    feed = Feed(buffer_size=10_000, subscriber_queue=10_000)
+    for _ in range(REPLAY_PAGE + 3):
+        feed.publish("old")
+    async with feed.bus.subscribe(after=0) as subscriber:
+        live = feed.publish("live")  # in the history and the live queue both
+        assert [e.task_id for e in subscriber.drain()] == ["old"] * REPLAY_PAGE  # a page only
+        got = [await anext(subscriber) for _ in range(4)]
+    assert [e.task_id for e in got] == ["old", "old", "old", "live"]
+    assert got[-1].id == live.id
+
+
+async def test_a_subscriber_the_history_moved_past_while_it_replayed_is_dropped() -> None:
+    feed = Feed(buffer_size=REPLAY_PAGE + 10, subscriber_queue=10_000)
+    for _ in range(REPLAY_PAGE + 10):
+        feed.publish()
+    async with feed.bus.subscribe(after=0) as subscriber:
+        assert len(subscriber.drain()) == REPLAY_PAGE
+        for _ in range(REPLAY_PAGE + 20):  # the rest of the replay is gone before it is read
+            feed.publish()
+        assert [e async for e in subscriber] == []
+    assert subscriber.overflowed
+
+
+async def test_the_history_keeps_at_most_its_bytes_but_always_the_newest_event() -> None:
+    ring = EventRing(1000, first_id=1, max_bytes=1000)
+    small = [ring.record("task.queued", make_task("a")) for _ in range(3)]
+    size = len(small[0].data)
+    assert ring.bytes == 3 * size
+    huge = make_task("b")
+    huge.parameters = {"string": "x" * 5000}
+    newest = ring.record("task.queued", huge)
+    assert len(ring) == 1 and ring.bytes == len(newest.data)
+    page = await ring.after(newest.id - 1, 10)
+    assert page.events == [newest]
+    assert (await ring.after(small[-1].id - 1, 10)).resync
+
+
+async def test_a_subscriber_holding_too_many_bytes_is_dropped() -> None:
+    feed = Feed(subscriber_queue=1000, subscriber_bytes=1000)
+    async with feed.bus.subscribe() as subscriber:
+        sizes = 0
+        while not subscriber.overflowed:
+            sizes += len(feed.publish().data)
+        assert 1000 <= sizes < 1000 + 2 * len(feed.publish().data)
+        assert [e async for e in subscriber] == []
+    assert feed.bus.dropped == 1

@@ -101,8 +101,9 @@ async def test_a_task_id_filter(live: tuple[FastAPI, httpx.AsyncClient]) -> None
     task_id = await submit(client)
     await finished(backend, other)
     await finished(backend, task_id)
-    history, resync = await bus.history_after(start)
-    assert not resync
+    page = await bus.history_after(start)
+    assert not page.resync
+    history = page.events
     buffered = [e for e in history if e.task_id == task_id]
     assert len(buffered) < len(history)  # the other task's events are in between
     async with client.stream(

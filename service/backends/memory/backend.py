@@ -33,6 +33,7 @@ class MemoryBackend:
         max_tasks: most tasks held; finished ones are evicted first to make room.
         event_buffer: how many of the latest events are kept for replay.
         subscriber_queue: how many undelivered events one subscriber may hold.
+        event_buffer_bytes, subscriber_bytes: the same, in bytes of event data.
         clock: wall-clock seconds, for the task timestamps and the TTL.
         monotonic: interval seconds, for the rate-limit window.
         first_event_id: id of the first event (by default, the time in microseconds).
@@ -48,15 +49,20 @@ class MemoryBackend:
         max_tasks: int,
         event_buffer: int,
         subscriber_queue: int,
+        event_buffer_bytes: int = 64 * 2**20,
+        subscriber_bytes: int = 8 * 2**20,
         clock: Clock = time.time,
         monotonic: Clock = time.monotonic,
         first_event_id: int | None = None,
     ) -> None:
         self._store = TaskStore(max_tasks)
         self._queue = TaskQueue(max_queue)
-        self._history = EventRing(event_buffer, first_event_id)
+        self._history = EventRing(event_buffer, first_event_id, max_bytes=event_buffer_bytes)
         self.bus = EventBus(
-            self._history, subscriber_queue=subscriber_queue, last_id=self._history.last_id
+            self._history,
+            subscriber_queue=subscriber_queue,
+            subscriber_bytes=subscriber_bytes,
+            last_id=self._history.last_id,
         )
         self._clock = clock
         self._monotonic = monotonic

@@ -43,7 +43,7 @@ from service.errors import (
     TaskConflict,
     TaskNotFound,
 )
-from service.events import Event, EventBus
+from service.events import EventBus, HistoryPage
 from service.model import Task, TaskError, TaskStatus
 
 logger = logging.getLogger("taskwire.redis")
@@ -98,19 +98,21 @@ class StreamHistory:
     def __init__(self, backend: RedisBackend) -> None:
         self._backend = backend
 
-    async def after(self, event_id: int) -> tuple[list[Event], bool]:
+    async def after(self, event_id: int, limit: int) -> HistoryPage:
         backend = self._backend
         async with backend.pipeline() as pipe:
             pipe.xrange(backend.key("events"), "-", "+", count=1)
             pipe.get(backend.key("eid"))
-            pipe.xrange(backend.key("events"), f"{event_id + 1}-0", "+")
+            pipe.xrange(backend.key("events"), f"{event_id + 1}-0", "+", count=limit)
             oldest, last, entries = await backend.execute(pipe)
         last_id = int(last or 0)
         first_kept = Entry(*oldest[0]).id if oldest else last_id + 1
         if event_id > last_id or event_id < first_kept - 1:
-            return [], True
-        events = [entry.event for entry in map(_entry, entries) if entry.event is not None]
-        return events, False
+            return HistoryPage([], event_id, more=False, resync=True)
+        page = [Entry(*item) for item in entries]
+        through = page[-1].id if page else event_id
+        events = [entry.event for entry in page if entry.event is not None]
+        return HistoryPage(events, through, more=through < last_id)
 
 
 def _stop_if_cancelled() -> None:
@@ -132,10 +134,6 @@ async def cancelled(task: asyncio.Task[Any]) -> None:
         await asyncio.wait({task}, timeout=0.05)
     if not task.cancelled() and task.exception() is not None:
         logger.error("%s failed", task.get_name(), exc_info=task.exception())
-
-
-def _entry(item: tuple[bytes, dict[bytes, bytes]]) -> Entry:
-    return Entry(*item)
 
 
 class RedisCounter:
@@ -192,6 +190,7 @@ class RedisBackend:
         event_buffer: int,
         subscriber_queue: int,
         concurrency: int,
+        subscriber_bytes: int = 8 * 2**20,
         lease_s: float,
         clock: Clock = time.time,
         monotonic: Clock = time.monotonic,
@@ -229,7 +228,12 @@ class RedisBackend:
             for name in _TRANSITIONS
         }
         self.ratelimit_script = self._redis.register_script(_script("ratelimit"))
-        self.bus = EventBus(StreamHistory(self), subscriber_queue=subscriber_queue, last_id=0)
+        self.bus = EventBus(
+            StreamHistory(self),
+            subscriber_queue=subscriber_queue,
+            subscriber_bytes=subscriber_bytes,
+            last_id=0,
+        )
         self._reader: asyncio.Task[None] | None = None
         self._work = asyncio.Event()
         self._claiming = asyncio.Lock()

@@ -18,6 +18,7 @@ from service.backends.memory import MemoryBackend
 from service.backends.memory.ratelimit import SlidingWindowCounter
 from service.clock import utc
 from service.errors import LeaseLost, QueueFull, StoreFull
+from service.events import HistoryPage
 from service.model import Priority, Task, TaskError, TaskStatus
 from service.settings import Settings
 from tests.support import FAILSAFE_S, FakeClock, recording
@@ -277,7 +278,7 @@ async def test_event_ids_start_at_the_first_event_id(clock: FakeClock) -> None:
         events = await rec.until_count("task.queued", 1)
     assert [e.id for e in events] == [500]
     assert backend.bus.last_id == 500
-    assert await backend.bus.history_after(499) == (events, False)
+    assert await backend.bus.history_after(499) == HistoryPage(events, 500, more=False)
 
 
 async def test_by_default_event_ids_follow_the_time_so_a_restart_counts_on(

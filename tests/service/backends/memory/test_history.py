@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from service.backends.memory.history import EventRing
+from service.events import HistoryPage
 from service.model import Task, TaskStatus
 
 
@@ -63,12 +64,13 @@ async def test_after(after: int, resync: bool, replayed: list[int]) -> None:
     ring = EventRing(3, first_id=1)
     for _ in range(8):
         ring.record("task.queued", make_task())
-    events, lost = await ring.after(after)
-    assert ([event.id for event in events], lost) == (replayed, resync)
+    page = await ring.after(after, limit=10)
+    assert ([event.id for event in page.events], page.resync) == (replayed, resync)
+    assert not page.more
 
 
 async def test_an_empty_ring_replays_nothing_after_the_id_before_its_first() -> None:
     ring = EventRing(3, first_id=100)
-    assert await ring.after(99) == ([], False)
-    assert await ring.after(98) == ([], True)
-    assert await ring.after(100) == ([], True)
+    assert await ring.after(99, 10) == HistoryPage([], 99, more=False)
+    assert (await ring.after(98, 10)).resync
+    assert (await ring.after(100, 10)).resync
