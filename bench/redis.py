@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import signal
@@ -467,6 +468,8 @@ def _stamps(subscriber: Subscriber) -> dict[int, float]:
 
 
 def _spread(lags: list[float]) -> dict[str, float]:
+    if not lags:
+        return dict.fromkeys(("lag_p50_ms", "lag_p99_ms", "lag_max_ms"), math.inf)
     return {
         "lag_p50_ms": percentile(lags, 50),
         "lag_p99_ms": percentile(lags, 99),
@@ -588,11 +591,12 @@ async def longpoll(waiters: int = 1000) -> dict[str, Any]:
         woken_at = timestamp(orjson.loads(cancelled)["finished_at"])
         await asyncio.wait_for(asyncio.gather(*(p.done for p in protocols)), timeout=60)
 
-    lags = [(p.arrived - woken_at) * 1000 for p in protocols if p.arrived is not None]
+    woken = [p for p in protocols if p.status == "cancelled" and p.arrived is not None]
     return {
         "waiters": waiters,
-        "woken": sum(p.status == "cancelled" for p in protocols),
-        **_spread(lags),
+        "woken": len(woken),
+        "answers": dict(Counter(str(p.status) for p in protocols).most_common()),
+        **_spread([(p.arrived - woken_at) * 1000 for p in woken if p.arrived is not None]),
     }
 
 

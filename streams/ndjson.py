@@ -1,19 +1,17 @@
-"""Task lists as streams: a JSON array or NDJSON, encoded chunk by chunk as they are sent."""
+"""Task lists as streams: a JSON array or NDJSON, encoded page by page and sent in writes of
+bounded size (``streams/chunks.py``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-
-import orjson
+from collections.abc import AsyncIterator, Callable
 
 from service.backend import TaskPage
 from service.events import Event, EventBus, EventFilter, Subscriber
 from service.model import Task, task_json
+from streams.chunks import bounded
 
 NDJSON = "application/x-ndjson"
-CHUNK_TASKS = 256
-"""Tasks encoded per chunk: large enough to amortise a send, small enough to start at once."""
 
 Keep = Callable[[Task], bool]
 Pages = AsyncIterator[TaskPage]
@@ -23,16 +21,22 @@ async def json_array(pages: Pages, keep: Keep) -> AsyncIterator[bytes]:
     """``[task, task, ...]``; ``keep`` re-checks each task, whose status may have moved on."""
     yield b"["
     separator = b""
-    async for chunk in _chunks(pages, keep):
-        yield separator + orjson.dumps(chunk, option=orjson.OPT_UTC_Z)[1:-1]
-        separator = b","
+    async for page in pages:
+        pieces = []
+        for task in page.tasks:
+            if keep(task):
+                pieces.append(separator + task_json(task))
+                separator = b","
+        async for write in _writes(pieces):
+            yield write
     yield b"]"
 
 
 async def ndjson_lines(pages: Pages, keep: Keep) -> AsyncIterator[bytes]:
     """One task JSON per line."""
-    async for chunk in _chunks(pages, keep):
-        yield b"".join(task_json(task) + b"\n" for task in chunk)
+    async for page in pages:
+        async for write in _writes([task_json(t) + b"\n" for t in page.tasks if keep(t)]):
+            yield write
 
 
 async def watch(
@@ -45,11 +49,14 @@ async def watch(
     change whose event follows: applied in order, the states converge.
     """
     async with bus.subscribe(event_filter) as subscriber:
-        async for chunk in _chunks(_caught_up(select(), subscriber), keep):
-            yield b"".join(b'{"type":"snapshot","task":' + task_json(t) + b"}\n" for t in chunk)
+        async for page in _caught_up(select(), subscriber):
+            snapshot = [_snapshot_line(task) for task in page.tasks if keep(task)]
+            async for write in _writes(snapshot):
+                yield write
         yield b'{"type":"synced"}\n'
         async for event in subscriber:
-            yield b"".join(map(_event_line, [event, *subscriber.drain()]))
+            for write in bounded(map(_event_line, [event, *subscriber.drain()])):
+                yield write
 
 
 async def _caught_up(pages: Pages, subscriber: Subscriber) -> Pages:
@@ -65,17 +72,14 @@ async def _caught_up(pages: Pages, subscriber: Subscriber) -> Pages:
         yield page
 
 
-async def _chunks(pages: Pages, keep: Keep) -> AsyncIterator[list[Task]]:
-    async for page in pages:
-        for chunk in _split(page.tasks, keep):
-            yield chunk
-            await asyncio.sleep(0)  # let other requests in between chunks of a long list
+async def _writes(pieces: list[bytes]) -> AsyncIterator[bytes]:
+    for write in bounded(pieces):
+        yield write
+        await asyncio.sleep(0)  # let other requests in between the writes of a long list
 
 
-def _split(tasks: Sequence[Task], keep: Keep) -> Iterator[list[Task]]:
-    for start in range(0, len(tasks), CHUNK_TASKS):
-        if kept := [task for task in tasks[start : start + CHUNK_TASKS] if keep(task)]:
-            yield kept
+def _snapshot_line(task: Task) -> bytes:
+    return b'{"type":"snapshot","task":' + task_json(task) + b"}\n"
 
 
 def _event_line(event: Event) -> bytes:

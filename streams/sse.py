@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse
 from service.backend import Backend
 from service.events import EventBus, EventFilter
 from service.model import task_json
+from streams.chunks import bounded
 
 RETRY_MS = 3000
 TERMINAL = frozenset({"task.completed", "task.failed", "task.cancelled", "task.expired"})
@@ -57,10 +58,11 @@ def event_stream(
             else:
                 yield _RETRY  # the client already holds its resume point
             async for event in subscriber:
-                # Whatever queued up meanwhile goes out in the same write: under load a
+                # Whatever queued up meanwhile goes out in the same writes: under load a
                 # subscriber catches up in a few sends instead of one per event.
                 batch = [event, *subscriber.drain()]
-                yield b"".join(frame(e.id, e.name, e.data) for e in batch)
+                for write in bounded(frame(e.id, e.name, e.data) for e in batch):
+                    yield write
 
     return _response(frames(), heartbeat_s, send_timeout_s)
 
@@ -82,9 +84,10 @@ def task_stream(
             async for event in subscriber:
                 batch = [event, *subscriber.drain()]
                 ends = next((i for i, e in enumerate(batch) if e.name in TERMINAL), None)
-                yield b"".join(
+                for write in bounded(
                     frame(e.id, e.name, e.data) for e in batch[: None if ends is None else ends + 1]
-                )
+                ):
+                    yield write
                 if ends is not None:
                     return
 

@@ -8,7 +8,11 @@ import pytest
 
 from service.backend import TaskPage
 from service.model import Task, TaskStatus
-from streams.ndjson import CHUNK_TASKS, json_array, ndjson_lines
+from streams.chunks import WRITE_BYTES, bounded
+from streams.ndjson import json_array, ndjson_lines
+
+MANY = 700
+"""Tasks enough for several writes (each task's JSON is about 300 bytes)."""
 
 
 def tasks(n: int) -> list[Task]:
@@ -38,8 +42,8 @@ async def joined(chunks: AsyncIterator[bytes]) -> bytes:
     return b"".join([chunk async for chunk in chunks])
 
 
-@pytest.mark.parametrize("batch", [None, 1, 100, CHUNK_TASKS + 7], ids=lambda b: f"batch={b}")
-@pytest.mark.parametrize("n", [0, 1, CHUNK_TASKS, CHUNK_TASKS + 1, 3 * CHUNK_TASKS])
+@pytest.mark.parametrize("batch", [None, 1, 100, 263], ids=lambda b: f"batch={b}")
+@pytest.mark.parametrize("n", [0, 1, 256, 257, MANY])
 async def test_array_and_lines_hold_every_task_once_in_order(n: int, batch: int | None) -> None:
     listed = tasks(n)
     array = await joined(json_array(batches(listed, batch), keep_all))
@@ -56,12 +60,35 @@ async def test_no_batches_at_all_is_an_empty_array_and_no_lines() -> None:
     assert await joined(ndjson_lines(batches([]), keep_all)) == b""
 
 
-async def test_the_array_is_sent_in_chunks_starting_before_it_is_all_encoded() -> None:
-    chunks = json_array(batches(tasks(3 * CHUNK_TASKS)), keep_all)
-    assert await anext(chunks) == b"["
-    first = await anext(chunks)
-    assert first.count(b'"task_id"') == CHUNK_TASKS
-    await chunks.aclose()
+async def test_a_long_list_is_sent_in_writes_of_bounded_size() -> None:
+    for stream in (json_array, ndjson_lines):
+        writes = [write async for write in stream(batches(tasks(MANY)), keep_all)]
+        body = [write for write in writes if write not in (b"[", b"]")]
+        assert len(body) > 2
+        assert all(len(write) <= WRITE_BYTES for write in body)
+        assert all(len(write) > WRITE_BYTES - 1000 for write in body[:-1])  # not needlessly small
+
+
+@pytest.mark.parametrize(
+    ("sizes", "writes"),
+    [
+        pytest.param([], [], id="nothing"),
+        pytest.param([10, 20], [[10, 20]], id="small-together"),
+        pytest.param([40, 30, 40], [[40], [30], [40]], id="each-would-overflow"),
+        pytest.param([30, 30, 60], [[30, 30], [60]], id="up-to-the-limit"),
+        pytest.param([10, 200, 10], [[10], [200], [10]], id="a-larger-piece-alone"),
+    ],
+)
+def test_bounded_joins_pieces_into_writes_up_to_the_limit(
+    sizes: list[int], writes: list[list[int]]
+) -> None:
+    pieces = [bytes([65 + n]) * size for n, size in enumerate(sizes)]
+    expected = []
+    start = 0
+    for group in writes:
+        expected.append(b"".join(pieces[start : start + len(group)]))
+        start += len(group)
+    assert list(bounded(pieces, limit=60)) == expected
 
 
 async def test_tasks_that_no_longer_match_are_left_out() -> None:
