@@ -1,7 +1,8 @@
 """The app factory: builds every long-lived object from settings and wires the ASGI stack.
 
-Request path, outermost first: request id, access log, CORS, rate limiting, error
-classification, body limit, then FastAPI's router. So every answer, a CORS preflight's too,
+Request path, outermost first: slow clients (a client that stops reading is cut off),
+request id, access log, CORS, rate limiting, error classification, body limit, then
+FastAPI's router. So every answer, a CORS preflight's too,
 carries a request id and is logged; a 429 or a 500 still carries CORS headers; and every
 counted answer, an error's included, carries the rate-limit fields.
 """
@@ -45,6 +46,7 @@ from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.ratelimit import RateCounter, RateLimitMiddleware
 from middleware.requestid import RequestIdMiddleware
+from middleware.slowclients import OpenResponses, SlowClientMiddleware
 from service.backend import Backend
 from service.backends import open_backend
 from service.cleanup import Cleanup
@@ -55,6 +57,8 @@ from service.settings import Settings, load_settings
 UNCOUNTED_PATHS = ("/healthz", "/metrics", "/task-types", "/docs", "/openapi.json", "/")
 UNCOUNTED_PREFIXES = ("/assets/", "/docs/")
 EXPOSED_HEADERS = ("Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID")
+SHUTDOWN_GRACE_S = 0.5
+"""On shutdown, how long answers still being sent get before their connections are cut."""
 ROUTERS = (tasks.router, events.router, tasktypes.router, health.router, metrics.router)
 
 _DEFAULT_HANDLERS: dict[Any, Callable[..., Any]] = {
@@ -154,10 +158,13 @@ def create_app(
         else None
     )
 
+    responses = OpenResponses()
+
     async def drain(stopping: asyncio.Event) -> None:
         await stopping.wait()
-        await engine.close()  # running tasks end cancelled, each with its event
+        await engine.close()  # running tasks are released (memory: cancelled), with events
         await backend.close()  # then every stream ends and every long-poll answers
+        await responses.close(grace_s=SHUTDOWN_GRACE_S)  # and who does not read is cut off
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -183,7 +190,7 @@ def create_app(
         version="0.1.0",
         summary="A rate-limited asynchronous task manager.",
         lifespan=lifespan,
-        middleware=_middleware(settings, counter),
+        middleware=_middleware(settings, counter, responses),
         redoc_url=None,
         # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
         redirect_slashes=False,
@@ -206,8 +213,16 @@ def create_app(
     return app
 
 
-def _middleware(settings: Settings, counter: RateCounter | None) -> list[Middleware]:
-    stack = [Middleware(RequestIdMiddleware), Middleware(AccessLogMiddleware)]
+def _middleware(
+    settings: Settings, counter: RateCounter | None, responses: OpenResponses
+) -> list[Middleware]:
+    stack = [
+        Middleware(
+            SlowClientMiddleware, send_timeout_s=settings.send_timeout_s, responses=responses
+        ),
+        Middleware(RequestIdMiddleware),
+        Middleware(AccessLogMiddleware),
+    ]
     if settings.cors_origins:
         stack.append(
             Middleware(

@@ -42,18 +42,20 @@ def record(pid: int, seconds: float, load: list[str]) -> Counter[str]:
     return samples
 
 
-def summarise(samples: Counter[str]) -> dict[str, Any]:
+def summarise(
+    samples: Counter[str], groups: tuple[tuple[str, re.Pattern[str]], ...] = GROUPS
+) -> dict[str, Any]:
     busy = {frame: n for frame, n in samples.items() if "Runner.run" not in frame}  # idle loop
     total = sum(busy.values()) or 1
-    groups: Counter[str] = Counter()
+    shares: Counter[str] = Counter()
     for frame, n in busy.items():
         group = next(
-            (name for name, pattern in GROUPS if pattern.search(frame)), "asyncio and the rest"
+            (name for name, pattern in groups if pattern.search(frame)), "asyncio and the rest"
         )
-        groups[group] += n
+        shares[group] += n
     top = Counter(busy).most_common(8)
     return {
-        "groups": {name: round(100 * n / total, 1) for name, n in groups.most_common()},
+        "groups": {name: round(100 * n / total, 1) for name, n in shares.most_common()},
         "top": [
             (re.sub(r" \(.*/(site-packages/)?", " (", frame), round(100 * n / total, 1))
             for frame, n in top

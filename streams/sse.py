@@ -1,8 +1,8 @@
 """Server-Sent Events: bus events as ``id:``/``event:``/``data:`` frames, resumable by id.
 
 The response is sse-starlette's ``EventSourceResponse``: it runs the stream, a heartbeat and a
-disconnect listener together, serialises their writes, and gives up on a client that cannot
-take a frame within ``send_timeout_s``. Ending a stream on server shutdown is not left to its
+disconnect listener together and serialises their writes; a client that cannot take a frame
+in time is cut off by ``middleware/slowclients.py``. Ending a stream on server shutdown is not left to its
 shutdown detection (an import-time patch of uvicorn and a poll); the bus closes on SIGTERM
 (see ``api/shutdown.py``), which ends every stream's iteration here within milliseconds.
 """
@@ -36,7 +36,6 @@ def event_stream(
     after: int | None,
     lost: bool = False,
     heartbeat_s: float,
-    send_timeout_s: float,
 ) -> EventSourceResponse:
     """Every event matching ``event_filter``; first those after ``after``, if it is given.
 
@@ -64,11 +63,11 @@ def event_stream(
                 for write in bounded(frame(e.id, e.name, e.data) for e in batch):
                     yield write
 
-    return _response(frames(), heartbeat_s, send_timeout_s)
+    return _response(frames(), heartbeat_s)
 
 
 def task_stream(
-    backend: Backend, bus: EventBus, task_id: str, *, heartbeat_s: float, send_timeout_s: float
+    backend: Backend, bus: EventBus, task_id: str, *, heartbeat_s: float
 ) -> EventSourceResponse:
     """One task: its current state first, then its events, ending after a terminal one."""
 
@@ -91,7 +90,7 @@ def task_stream(
                 if ends is not None:
                     return
 
-    return _response(frames(), heartbeat_s, send_timeout_s)
+    return _response(frames(), heartbeat_s)
 
 
 async def has_news(bus: EventBus, task_id: str, after: int) -> bool:
@@ -105,7 +104,7 @@ async def has_news(bus: EventBus, task_id: str, after: int) -> bool:
         after = page.through
 
 
-def _response(
-    frames: AsyncIterator[bytes], heartbeat_s: float, send_timeout_s: float
-) -> EventSourceResponse:
-    return EventSourceResponse(frames, ping=heartbeat_s, sep="\n", send_timeout=send_timeout_s)
+def _response(frames: AsyncIterator[bytes], heartbeat_s: float) -> EventSourceResponse:
+    # The send timeout is the slow-client middleware's, which also frees what was buffered
+    # (middleware/slowclients.py); sse-starlette's own would only end the stream.
+    return EventSourceResponse(frames, ping=heartbeat_s, sep="\n")

@@ -74,7 +74,6 @@ async def events(
         after=after,
         lost=lost,
         heartbeat_s=settings.heartbeat_s,
-        send_timeout_s=settings.send_timeout_s,
     )
 
 
@@ -110,5 +109,4 @@ async def task_events(
         bus,
         task.task_id,
         heartbeat_s=settings.heartbeat_s,
-        send_timeout_s=settings.send_timeout_s,
     )
