@@ -41,8 +41,15 @@ ui-build:
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory ui/dist/index.html; \
 	else echo "make: npm not found; serving the API without the web UI (it needs Node.js >= 20)"; fi
 
+# Uvicorn as api/server.py explains: a deadline for request heads, no WebSocket, a cap on
+# connections; and no proxy trusted unless FORWARDED_ALLOW_IPS names it.
+FORWARDED_ALLOW_IPS ?=
+TASKWIRE_MAX_CONNECTIONS ?= 1000
+
 run: $(VENV)/.installed ui-build
-	$(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn asgi:app --host $(HOST) --port $(PORT) --no-access-log \
+		--http api.server:HeadTimeoutProtocol --ws none \
+		--limit-concurrency $(TASKWIRE_MAX_CONNECTIONS) --forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

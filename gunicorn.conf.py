@@ -3,7 +3,8 @@
 Environment: ``BIND`` (e.g. ``0.0.0.0:8000``) or ``PORT`` (default 8000, on all interfaces);
 ``WEB_CONCURRENCY``, the number of worker processes (default 1; more only with a shared
 backend, ``TASKWIRE_BACKEND=redis://…``); and ``FORWARDED_ALLOW_IPS``: the proxies whose
-``X-Forwarded-For`` is believed, which is what the rate limiter sees as the client address.
+``X-Forwarded-For`` is believed, which is what the rate limiter sees as the client address
+(none by default).
 """
 
 import os
@@ -15,7 +16,8 @@ from service.settings import load_settings
 settings = load_settings()
 
 wsgi_app = "asgi:app"
-worker_class = "uvicorn_worker.UvicornWorker"
+# Uvicorn with a deadline for request heads, no WebSocket, and TASKWIRE_MAX_CONNECTIONS.
+worker_class = "api.server.TaskwireWorker"
 
 # gunicorn has read WEB_CONCURRENCY already (and refused one that is not a number).
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -30,7 +32,9 @@ if workers > 1 and settings.backend_scheme == "memory":
     )
 
 bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# No proxy is trusted unless named: with gunicorn's default (127.0.0.1), any process on this
+# host could send X-Forwarded-For and be counted as any address it likes.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "")
 
 # On SIGTERM Taskwire ends its streams and long-polls within a second and releases running
 # tasks, so a short grace period is plenty; gunicorn kills the worker if it runs out.

@@ -1,10 +1,10 @@
 """The app factory: builds every long-lived object from settings and wires the ASGI stack.
 
-Request path, outermost first: slow clients (a client that stops reading is cut off),
-request id, access log, CORS, rate limiting, error classification, body limit, then
-FastAPI's router. So every answer, a CORS preflight's too,
-carries a request id and is logged; a 429 or a 500 still carries CORS headers; and every
-counted answer, an error's included, carries the rate-limit fields.
+Request path, outermost first: slow clients (a client that stops reading is cut off), request
+id, access log, fixed headers (nosniff), WebSocket refusal, CORS, rate limiting, the per-
+address stream cap, error classification, body limit, then FastAPI's router. So every answer, a
+CORS preflight's too, carries a request id and is logged; a 429 or a 500 still carries CORS
+headers; and every counted answer, an error's included, carries the rate-limit fields.
 """
 
 from __future__ import annotations
@@ -26,13 +26,15 @@ from fastapi.exceptions import RequestValidationError, WebSocketRequestValidatio
 from fastapi.middleware.asyncexitstack import AsyncExitStackMiddleware
 from fastapi.routing import APIRoute
 from sse_starlette.sse import AppStatus
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Scope
 
+from api.docs import docs_routes
 from api.logs import configure_logging
 from api.openapi import problem_openapi
 from api.problems import classify
@@ -44,9 +46,12 @@ from middleware.accesslog import AccessLogMiddleware
 from middleware.bodylimit import BodyLimitMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
+from middleware.headers import StaticHeadersMiddleware
 from middleware.ratelimit import RateCounter, RateLimitMiddleware
 from middleware.requestid import RequestIdMiddleware
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
+from middleware.streamlimit import StreamLimitMiddleware
+from middleware.websocket import RefuseWebSocketMiddleware
 from service.backend import Backend
 from service.backends import open_backend
 from service.cleanup import Cleanup
@@ -57,6 +62,10 @@ from service.settings import Settings, load_settings
 UNCOUNTED_PATHS = ("/healthz", "/metrics", "/task-types", "/docs", "/openapi.json", "/")
 UNCOUNTED_PREFIXES = ("/assets/", "/docs/")
 EXPOSED_HEADERS = ("Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID")
+ALWAYS = {"X-Content-Type-Options": "nosniff"}
+"""Headers on every response: no browser guesses a type other than the one declared."""
+TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
+"""What a boolean query parameter accepts as true (as pydantic does)."""
 SHUTDOWN_GRACE_S = 0.5
 """On shutdown, how long answers still being sent get before their connections are cut."""
 ROUTERS = (tasks.router, events.router, tasktypes.router, health.router, metrics.router)
@@ -191,6 +200,7 @@ def create_app(
         summary="A rate-limited asynchronous task manager.",
         lifespan=lifespan,
         middleware=_middleware(settings, counter, responses),
+        docs_url=None,  # /docs is api/docs.py's: Swagger UI from this service's own files
         redoc_url=None,
         # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
         redirect_slashes=False,
@@ -207,6 +217,7 @@ def create_app(
     # contexts with handlers of its own, which would bypass LeanRoute's. And first: the
     # router tries routes in order, and the API is hotter than /docs and /openapi.json.
     app.router.routes[:0] = [route for router in ROUTERS for route in router.routes]
+    app.router.routes.extend(docs_routes(app.openapi_url or "/openapi.json", app.title))
     app.router.routes.extend(ui_routes(settings.ui_dir or DEFAULT_DIST))
     long_poll_max_s = settings.long_poll_max_s
     app.openapi = lambda: problem_openapi(app, long_poll_max_s=long_poll_max_s)  # type: ignore[method-assign]
@@ -222,6 +233,8 @@ def _middleware(
         ),
         Middleware(RequestIdMiddleware),
         Middleware(AccessLogMiddleware),
+        Middleware(StaticHeadersMiddleware, headers=ALWAYS),
+        Middleware(RefuseWebSocketMiddleware),
     ]
     if settings.cors_origins:
         stack.append(
@@ -242,9 +255,25 @@ def _middleware(
                 exempt_prefixes=UNCOUNTED_PREFIXES,
             )
         )
+    stack.append(
+        Middleware(
+            StreamLimitMiddleware, per_client=settings.max_streams_per_client, is_stream=is_stream
+        )
+    )
     stack.append(Middleware(ErrorMiddleware, classify=classify))
     stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
     return stack
+
+
+def is_stream(scope: Scope) -> bool:
+    """Whether a request opens a stream: ``/events``, a task's events, or a watch."""
+    path: str = scope["path"]
+    if path == "/events" or (path.startswith("/tasks/") and path.endswith("/events")):
+        return True
+    if path != "/tasks" or b"watch" not in scope["query_string"]:
+        return False
+    watch = QueryParams(scope["query_string"]).get("watch", "")
+    return watch.lower() in TRUE_WORDS
 
 
 @asynccontextmanager

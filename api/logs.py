@@ -6,9 +6,19 @@ import logging
 import sys
 import time
 
+from middleware.logsafe import printable
 from middleware.requestid import request_id
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+class OneLineFormatter(logging.Formatter):
+    """Every message on one line, whatever values it was given: control characters are
+    escaped (``middleware/logsafe.py``); only a traceback, appended after, spans lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
 
 
 class RequestIdFilter(logging.Filter):
@@ -23,7 +33,7 @@ def configure_logging(level: str) -> None:
     logger.setLevel(level.upper())
     logger.propagate = False
     if not logger.handlers:
-        formatter = logging.Formatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
+        formatter = OneLineFormatter(FORMAT, datefmt="%Y-%m-%dT%H:%M:%SZ")
         formatter.converter = time.gmtime
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(formatter)

@@ -11,6 +11,7 @@ so it is pinned to the server CPU with them; clients run on the other CPU, as ev
 - ``fanout``: 1000 SSE subscribers over two processes, every event to every one.
 - ``longpoll``: 1000 long-polls on one process woken by a cancel through the other.
 - ``recovery``: a process killed with its tasks running; how soon they run again elsewhere.
+- ``where_time_goes``: py-spy on a Redis-backed process, redis-py as a group of its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import hashlib
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -30,10 +32,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench import profile
 from bench.common import (
     PYTHON,
     QUIET,
@@ -57,6 +61,7 @@ from bench.store import health
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PREFIX = "bench"
 """Every service here has a redis-server of its own; the prefix only names its keys."""
+HERE = Path(__file__).parent
 LUA = ROOT / "service" / "backends" / "redis" / "lua"
 
 STREAMING = {
@@ -678,6 +683,35 @@ async def recovery(tasks: int = 3, lease_s: float = 2, work_scale: float = 0.3) 
     }
 
 
+# Where the time goes
+
+REDIS_GROUPS = (
+    profile.GROUPS[0],  # Taskwire, its Redis backend included
+    # redis-py writes each command through an asyncio StreamWriter: the send() syscall, which
+    # on loopback also runs the receiving side's TCP, counts as writelines' own time.
+    ("redis-py and its socket writes", re.compile(r"site-packages/redis/|asyncio/streams\.py")),
+    *profile.GROUPS[1:],
+)
+
+
+def where_time_goes(seconds: float = 4) -> dict[str, Any]:
+    """py-spy on a Redis-backed process while wrk drives POST, then GET (as in
+    ``bench/profile.py``, with redis-py as a group of its own)."""
+    with redis_server() as redis, serve(**HIGH_LIMIT, **redis.settings()) as server:
+        wrk = ["wrk", "-t1", "-c64", f"-d{seconds:g}s"]
+        post = profile.record(
+            server.pid, seconds, [*wrk, "-s", str(HERE / "post.lua"), server.url + "/tasks"]
+        )
+        drained(server)
+        get = profile.record(
+            server.pid, seconds, [*wrk, server.url + f"/tasks/{a_task_id(server)}"]
+        )
+    return {
+        "post": profile.summarise(post, REDIS_GROUPS),
+        "get": profile.summarise(get, REDIS_GROUPS),
+    }
+
+
 async def _until_health(server: Server, ok: Any, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while not ok(await health(server)):  # another process: nothing to wait on but its counts
@@ -692,26 +726,35 @@ if __name__ == "__main__":
 
     import uvloop
 
-    parser = argparse.ArgumentParser(description="The Redis stages alone, short.")
-    parser.add_argument("stages", nargs="*", default=["throughput", "calls", "latency",
-                        "fanout", "longpoll", "recovery"])  # fmt: skip
+    def once(result: dict[str, Any]) -> dict[str, Any]:
+        """One run, shaped as ``bench.run.median_run`` shapes three."""
+        return {**result, "p99_runs_ms": [result["lag_p99_ms"]], "all_runs": [result]}
+
+    parser = argparse.ArgumentParser(description="The Redis stages alone, as bench.run names them.")
+    parser.add_argument(
+        "stages", nargs="*", help="http calls latency fanout longpoll recovery profile"
+    )
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     args = parser.parse_args()
     pin_to_client_cpus()
     small = args.quick
-    runs: dict[str, Any] = {
-        "throughput": lambda: throughput(rounds=1 if small else 5, seconds=2 if small else 4),
+    stages: dict[str, Any] = {
+        "http": lambda: throughput(rounds=1 if small else 5, seconds=2 if small else 4),
         "calls": lambda: uvloop.run(calls(requests=200 if small else 1000)),
-        "latency": lambda: uvloop.run(latency(tasks=20 if small else 50)),
-        "fanout": lambda: uvloop.run(
-            fanout(subscribers=200 if small else 1000, tasks=20 if small else 50)
+        "latency": lambda: once(uvloop.run(latency(tasks=20 if small else 50))),
+        "fanout": lambda: once(
+            uvloop.run(fanout(subscribers=200 if small else 1000, tasks=20 if small else 50))
         ),
-        "longpoll": lambda: uvloop.run(longpoll(waiters=200 if small else 1000)),
+        "longpoll": lambda: once(uvloop.run(longpoll(waiters=200 if small else 1000))),
         "recovery": lambda: uvloop.run(recovery()),
+        "profile": lambda: where_time_goes(seconds=2 if small else 4),
     }
-    for stage in args.stages:
+    out = HERE / "results" / "redis.json"
+    out.parent.mkdir(exist_ok=True)
+    results: dict[str, Any] = {}
+    for stage in args.stages or stages:
         started = time.monotonic()
-        result = runs[stage]()
-        print(
-            stage, f"({time.monotonic() - started:.0f} s)", json.dumps(result, indent=1), flush=True
-        )
+        results[f"redis_{stage}"] = stages[stage]()
+        print(f"{stage}: {time.monotonic() - started:.0f} s", flush=True)
+        out.write_text(json.dumps(results, indent=2))
+    print(f"written to {out}")

@@ -14,7 +14,7 @@ from typing import Any
 
 import uvloop
 
-from bench import fanout, http, longpoll, profile, store
+from bench import fanout, http, longpoll, profile, redis, store
 from bench.common import SERVER_CPUS, machine, pin_to_client_cpus
 from bench.http import paired
 
@@ -35,8 +35,8 @@ def median_run(measure: Callable[[], dict[str, Any]], runs: int = 3) -> dict[str
     return {**chosen, "p99_runs_ms": [r["lag_p99_ms"] for r in results], "all_runs": results}
 
 
-def p99s(result: dict[str, Any]) -> str:
-    return ", ".join(f"{ms:.0f}" for ms in result["p99_runs_ms"])
+def p99s(result: dict[str, Any], spec: str = ".0f") -> str:
+    return ", ".join(f"{ms:{spec}}" for ms in result["p99_runs_ms"])
 
 
 def check(ok: bool) -> str:
@@ -112,7 +112,73 @@ def targets(results: dict[str, Any]) -> list[str]:
                 and fo["lag_p99_ms"] < 250
             ),
         ),
+        *redis_targets(results),
     ]
+
+
+def redis_targets(results: dict[str, Any]) -> list[str]:
+    tp = results["redis_http"]
+    one, side = tp["ratio"][redis.ONE], tp["rps_ratio"][redis.ONE]
+    lat, fo, lp = results["redis_latency"], results["redis_fanout"], results["redis_longpoll"]
+    rec = results["redis_recovery"]
+    recovered = rec["max_processing_s"]
+    return [
+        *(
+            row(
+                f"Redis, 1 process vs memory: {label}",
+                f"≥ {target}×",
+                f"{times(one[kind])} per CPU-second (requests/s side by side: "
+                f"{side[kind]['median']:.2f}×)",
+                check(one[kind]["median"] >= target),
+            )
+            for kind, label, target in (
+                ("post", "POST /tasks", 0.6),
+                ("get", "GET /tasks/{id}", 0.8),
+            )
+        ),
+        row(
+            "Redis: event lag across processes (unloaded)",
+            "p99 < 20 ms",
+            f"p99 {lat['lag_p99_ms']:.1f} ms (runs: {p99s(lat, '.1f')})",
+            check(lat["lag_p99_ms"] < 20),
+        ),
+        row(
+            f"Redis: SSE, {fo['subscribers']} subscribers over 2 processes",
+            "every event to every one, p99 < 250 ms",
+            f"{fo['complete_subscribers']} complete, "
+            f"p99 {fo['lag_p99_ms']:.0f} ms (runs: {p99s(fo)})",
+            check(
+                all(r["complete_subscribers"] == r["subscribers"] for r in fo["all_runs"])
+                and fo["lag_p99_ms"] < 250
+            ),
+        ),
+        row(
+            f"Redis: long-poll, {lp['waiters']} waiters on one process, cancel through another",
+            "all woken, p99 < 200 ms",
+            f"{lp['woken']} woken{answers(lp)}, p99 {lp['lag_p99_ms']:.0f} ms (runs: {p99s(lp)})",
+            check(
+                all(r["woken"] == r["waiters"] for r in lp["all_runs"]) and lp["lag_p99_ms"] < 200
+            ),
+        ),
+        row(
+            f"Redis: recovery of {rec['tasks']} tasks after `kill -9`, lease {rec['lease_s']:g} s",
+            f"running again within {rec['lease_s'] + 1:g} s, each completed once",
+            f"{'never' if recovered is None else f'{recovered:.2f} s'}, "
+            f"{rec['completed_once']} of {rec['tasks']} completed once, "
+            f"{rec['duplicates']} duplicates",
+            check(
+                recovered is not None
+                and recovered <= rec["lease_s"] + 1
+                and rec["completed_once"] == rec["tasks"]
+            ),
+        ),
+    ]
+
+
+def answers(longpoll: dict[str, Any]) -> str:
+    """The answers other than the wake-up, if any (e.g. 503s)."""
+    others = {a: n for a, n in longpoll["answers"].items() if a != "cancelled"}
+    return "".join(f", {n} answered {a}" for a, n in others.items())
 
 
 def throughput(results: dict[str, Any]) -> list[str]:
@@ -204,6 +270,171 @@ def profile_table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def us(value: float) -> str:
+    return f"{value:,.0f} µs"
+
+
+def redis_throughput(results: dict[str, Any]) -> list[str]:
+    tp = results["redis_http"]
+
+    def cells(name: str, kind: str) -> list[str]:
+        share = f"{tp['redis_share'][name][kind]:.2f}×" if name != redis.MEMORY else "—"
+        return [f"{tp['rps'][name][kind]:,.0f}", us(tp["cpu_us"][name][kind]), share]
+
+    shares = ", ".join(
+        f"{name} {tp['cpu_share'][name]['post']:.0%}"
+        for name in (redis.MEMORY, redis.ONE, redis.TWO)
+    )
+    two = tp["two_vs_one"]
+    return [
+        row(
+            "service",
+            "POST /tasks: requests/s",
+            "CPU per POST",
+            "redis-server's CPU per Taskwire's",
+            "GET /tasks/{id}: requests/s",
+            "CPU per GET",
+            "redis-server's CPU per Taskwire's",
+        ),
+        "|---|---|---|---|---|---|---|",
+        *(row(name, *cells(name, "post"), *cells(name, "get")) for name in tp["rps"]),
+        "",
+        "The three services are loaded at once, rounds as above, each by 64 connections (the",
+        "two-process one by a wrk of 32 per process, summed); Taskwire's settings as for",
+        "the throughput above. The server CPU is shared by process, not by service, so a",
+        "service of more processes gets more of it (in the median POST round: " + shares + "):",
+        "requests/s are what each got while sharing. The targets therefore compare cost:",
+        "requests per CPU-second of all of a service's processes, Taskwire's and its",
+        "redis-server's (their scheduler run time, `/proc/<pid>/task/*/schedstat`), paired",
+        "round by round. A POST round's CPU time runs until the workers have caught up, so",
+        "a POST's cost includes running its task. Both processes of the two-process service",
+        "share the one server CPU with each other and their Redis, so on this 2-core machine",
+        "they cannot serve more than one process could: that row shows what splitting costs",
+        f"(requests per CPU-second {two['post']['median']:.2f}× one process's on POST,",
+        f"{two['get']['median']:.2f}× on GET), not how it scales, which needs a core per",
+        "process and one for Redis.",
+    ]
+
+
+def redis_calls(results: dict[str, Any]) -> list[str]:
+    calls = results["redis_calls"]
+    paths = {"post": "POST /tasks", "get": "GET /tasks/{id}", "run": "running a task"}
+
+    def sent(counts: dict[str, float]) -> str:
+        shown = {name: n for name, n in counts.items() if n >= 0.01}
+        rest = sum(counts.values()) - sum(shown.values())
+        return f"{sum(counts.values()):.2f}: " + ", ".join(
+            [f"{name} {n:.2f}" for name, n in shown.items()]
+            + ([f"other {rest:.2f}"] if rest else [])
+        )
+
+    lines = [
+        row(
+            "per request",
+            "limiter",
+            "round trips: commands sent, by command",
+            "commands run by scripts",
+            "time in scripts (EVALSHA)",
+            "redis-server CPU",
+        ),
+        "|---|---|---|---|---|---|",
+    ]
+    for setting in ("limiter on", "limiter off"):
+        for phase, path in paths.items():
+            counted = calls[setting][phase]
+            lines.append(
+                row(
+                    path,
+                    setting.removeprefix("limiter "),
+                    sent(counted["sent"]),
+                    f"{sum(counted['in_scripts'].values()):.1f}",
+                    us(counted["stats"].get("evalsha", {"usec": 0})["usec"]),
+                    us(counted["redis_cpu_us"]),
+                )
+            )
+    costly = "; ".join(
+        f"{paths[phase]}: "
+        + ", ".join(
+            f"{name} {v['calls']:.1f}× {v['usec']:.1f} µs"
+            for name, v in list(calls["limiter on"][phase]["stats"].items())[:6]
+            if name != "evalsha"
+        )
+        for phase in paths
+    )
+    return [
+        *lines,
+        "",
+        f"Counted over {calls['requests']:,} requests each (16 at a time), on an API-only",
+        "process (`TASKWIRE_WORKERS=false`); then a worker process (`python -m service.worker`)",
+        "runs the tasks (per task, its start included). XREAD is each process's event reader,",
+        "one call per batch of new events. Round trips are what MONITOR shows clients sending",
+        "(EVALSHA named by its script); a separate pass without MONITOR, which slows Redis,",
+        "gives Redis's own count, `INFO commandstats` after `CONFIG RESETSTAT`, and",
+        "redis-server's CPU time. Its costliest commands per request, limiter on (calls, µs;",
+        f"scripts' own calls included): {costly}.",
+    ]
+
+
+def redis_streams(results: dict[str, Any]) -> list[str]:
+    lat, fo, lp = results["redis_latency"], results["redis_fanout"], results["redis_longpoll"]
+
+    def lags(r: dict[str, Any], spec: str = ".0f") -> list[str]:
+        return [f"{r[k]:{spec}} ms" for k in ("lag_p50_ms", "lag_p99_ms", "lag_max_ms")]
+
+    a, b = fo["by_process"]["A"], fo["by_process"]["B"]
+    return [
+        row("", "lag p50", "lag p99", "max"),
+        "|---|---|---|---|",
+        row(
+            f"SSE, unloaded: {lat['tasks']} tasks submitted to and run by A, one subscriber on B",
+            *lags(lat, ".1f"),
+        ),
+        row("the same, a subscriber on A", *lags(lat["same_process"], ".1f")),
+        row("the same on one memory-backend process (the floor)", *lags(lat["memory"], ".1f")),
+        row(
+            f"SSE: {fo['subscribers']} subscribers ({a['subscribers']} on A, which takes and runs "
+            f"the tasks, {b['subscribers']} on B), {fo['tasks']} tasks, {fo['events']} events",
+            *lags(fo),
+        ),
+        row("of which on A", *lags(a)),
+        row("of which on B", *lags(b)),
+        row(
+            f"long-poll: {lp['waiters']} waiters on B, woken by a cancel through A "
+            f"({lp['woken']} woken{answers(lp)})",
+            *lags(lp),
+        ),
+        "",
+        "Two processes on one redis-server; B runs no tasks. Each row is the median of three",
+        "runs by p99, measured as the memory backend's streams above are. In the long-poll no",
+        "process runs tasks, so the task stays queued until the cancel.",
+    ]
+
+
+def redis_recovery(results: dict[str, Any]) -> list[str]:
+    rec = results["redis_recovery"]
+
+    def seconds(values: list[float | None]) -> str:
+        return ", ".join("never" if v is None else f"{v:.2f} s" for v in values)
+
+    per_task = rec["per_task"]
+    return [
+        f"- {rec['tasks']} tasks of about 6 s (`TASKWIRE_WORK_SCALE=0.3`), lease"
+        f" {rec['lease_s']:g} s, run by A; B started once all were processing, then A was",
+        "  killed with SIGKILL.",
+        f"- From the kill to each task's return to the queue reaching B's SSE subscriber:"
+        f" {seconds([t['requeued_s'] for t in per_task])};",
+        f"  to its next `started_at`: {seconds([t['processing_s'] for t in per_task])}"
+        " (the lease runs out, then a reaper, at most once a second, requeues it).",
+        f"- `task.completed` events per task in the Redis stream: "
+        f"{', '.join(str(t['completed']) for t in per_task)};"
+        f" final attempts {', '.join(str(t['attempt']) for t in per_task)}.",
+    ]
+
+
+def redis_profile(results: dict[str, Any]) -> list[str]:
+    return profile_table({"profile": results["redis_profile"]})
+
+
 def report(results: dict[str, Any], command: str) -> str:
     rounds = results["rounds"]
     machine_line = ", ".join(f"{k} {v}" for k, v in results["machine"].items())
@@ -216,7 +447,8 @@ def report(results: dict[str, Any], command: str) -> str:
             "each by its own `wrk -t1 -c64`, so they share one CPU evenly and a slow moment of",
             "the machine slows them alike (see `bench/http.py`). Every server runs under",
             "`uvicorn --no-access-log` with uvloop and httptools, Taskwire at log level warning;",
-            f"servers are pinned to CPU {', '.join(map(str, sorted(SERVER_CPUS)))}, every client",
+            "servers (and the Redis backend's redis-server) are pinned to CPU "
+            f"{', '.join(map(str, sorted(SERVER_CPUS)))}, every client",
             "(wrk, the asyncio clients, py-spy) to the other.",
             "",
             f"Machine: {machine_line}.",
@@ -240,6 +472,33 @@ def report(results: dict[str, Any], command: str) -> str:
             "## Where the time goes (py-spy, self time while wrk runs)",
             "",
             *profile_table(results),
+            "",
+            "## The Redis backend",
+            "",
+            "Each figure has a redis-server of its own (no persistence, like the memory",
+            "backend), pinned to the server CPU with the Taskwire processes: it is part of the",
+            "service under test. A service of several processes is several `uvicorn asgi:app`",
+            "with one `TASKWIRE_BACKEND=redis://…` and `TASKWIRE_REDIS_PREFIX`.",
+            "",
+            "### Throughput (median of the rounds)",
+            "",
+            *redis_throughput(results),
+            "",
+            "### Redis commands per request",
+            "",
+            *redis_calls(results),
+            "",
+            "### Streams across processes",
+            "",
+            *redis_streams(results),
+            "",
+            "### Recovery from a killed process",
+            "",
+            *redis_recovery(results),
+            "",
+            "### Where the time goes, Redis backend (py-spy, as above)",
+            "",
+            *redis_profile(results),
             END,
         ]
     )
@@ -265,6 +524,13 @@ def main() -> None:
         ),
         "fanout": lambda: median_run(lambda: uvloop.run(fanout.measure())),
         "profile": profile.measure,
+        "redis_http": lambda: redis.throughput(rounds=args.rounds, seconds=args.seconds),
+        "redis_calls": lambda: uvloop.run(redis.calls()),
+        "redis_latency": lambda: median_run(lambda: uvloop.run(redis.latency())),
+        "redis_fanout": lambda: median_run(lambda: uvloop.run(redis.fanout())),
+        "redis_longpoll": lambda: median_run(lambda: uvloop.run(redis.longpoll())),
+        "redis_recovery": lambda: uvloop.run(redis.recovery()),
+        "redis_profile": redis.where_time_goes,
     }
     RAW.parent.mkdir(exist_ok=True)
     for name, stage in stages.items():

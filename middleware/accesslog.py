@@ -1,4 +1,7 @@
-"""Access log: one line per request, once it has been answered, with status and duration."""
+"""Access log: one line per request, once it has been answered, with status and duration.
+
+The method, path and query are the client's choice: they are logged escaped (``logsafe``).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,8 @@ import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from middleware.logsafe import printable
 
 logger = logging.getLogger("taskwire.access")
 
@@ -34,11 +39,13 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             client = scope.get("client")
+            query = scope.get("query_string", b"")
+            target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
             logger.info(
                 '%s "%s %s" %d %.1fms',
                 client[0] if client else "-",
-                scope["method"],
-                scope["path"],
+                printable(scope["method"]),
+                printable(target),  # chosen by the client: one line, no terminal escapes
                 status,
                 (time.perf_counter() - started) * 1000,
             )

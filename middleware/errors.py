@@ -18,6 +18,7 @@ from starlette.requests import ClientDisconnect
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware.logsafe import printable
 from middleware.problem import Problem
 
 logger = logging.getLogger("taskwire.errors")
@@ -67,13 +68,13 @@ class ErrorMiddleware:
             await self.app(scope, receive, send_tracking)
         except ClientDisconnect:
             # Gone before its body was read: nobody to answer, and nothing went wrong here.
-            logger.info("%s %s: the client left mid-request", scope["method"], scope["path"])
+            logger.info("%s %s: the client left mid-request", *_request_line(scope))
         except Exception as exc:
             problem = self._problem(exc, scope)
             if problem.status >= 500 and problem.status != 503:
-                logger.error("%s %s failed", scope["method"], scope["path"], exc_info=exc)
+                logger.error("%s %s failed", *_request_line(scope), exc_info=exc)
             if started:
-                logger.warning("%s %s broke off mid-response", scope["method"], scope["path"])
+                logger.warning("%s %s broke off mid-response", *_request_line(scope))
                 return
             await problem(scope, receive, send)
 
@@ -84,6 +85,10 @@ class ErrorMiddleware:
         if problem is None:
             return Problem(500, "an unexpected error occurred; quote the request_id to report it")
         return problem
+
+
+def _request_line(scope: Scope) -> tuple[str, str]:
+    return printable(scope["method"]), printable(scope["path"])
 
 
 def _allowed_methods(scope: Scope) -> list[str]:

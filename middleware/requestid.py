@@ -12,18 +12,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
+_STARTS = ("http.response.start", "websocket.http.response.start")
+
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 """The id of the request being served; ``-`` outside a request (workers, timers)."""
 
 
 class RequestIdMiddleware:
-    """Takes the client's ``X-Request-ID`` if it is short and plain, else makes one up."""
+    """Takes the client's ``X-Request-ID`` if it is short and plain, else makes one up (for
+    WebSocket handshakes too, whose refusals carry it)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
@@ -35,7 +38,7 @@ class RequestIdMiddleware:
         token = request_id.set(rid.decode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in _STARTS:
                 MutableHeaders(scope=message).raw.append((HEADER, rid))
             await send(message)
 

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware.logsafe import printable
+
 logger = logging.getLogger("taskwire.slowclients")
 
 Abort = Callable[[], object]
@@ -115,8 +117,8 @@ class SlowClientMiddleware:
                 logger.warning(
                     '%s "%s %s": cut off, the client took no bytes for %g s',
                     _client(scope),
-                    scope["method"],
-                    scope["path"].encode("unicode_escape").decode("ascii"),
+                    printable(scope["method"]),
+                    printable(scope["path"]),
                     self.send_timeout_s,
                 )
                 if abort is None:

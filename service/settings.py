@@ -68,7 +68,11 @@ class Settings(BaseSettings):
     """A subscriber is also dropped once this many bytes of events wait for it."""
     heartbeat_s: float = Field(15.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_HEARTBEAT")
     send_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_SEND_TIMEOUT")
-    """A stream whose client takes no bytes for this long is disconnected."""
+    """A response whose client takes no bytes for this long is cut off."""
+    max_streams_per_client: int = Field(32, ge=1, alias="TASKWIRE_MAX_STREAMS_PER_CLIENT")
+    """Streams (SSE, watch) one client address may hold open at once; one more is a 429."""
+    max_connections: int = Field(1000, ge=1, alias="TASKWIRE_MAX_CONNECTIONS")
+    """Connections a server process takes at once (uvicorn answers 503 above it)."""
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = Field(
         default_factory=list, alias="TASKWIRE_CORS_ORIGINS"
     )

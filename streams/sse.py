@@ -1,10 +1,11 @@
 """Server-Sent Events: bus events as ``id:``/``event:``/``data:`` frames, resumable by id.
 
 The response is sse-starlette's ``EventSourceResponse``: it runs the stream, a heartbeat and a
-disconnect listener together and serialises their writes; a client that cannot take a frame
-in time is cut off by ``middleware/slowclients.py``. Ending a stream on server shutdown is not left to its
-shutdown detection (an import-time patch of uvicorn and a poll); the bus closes on SIGTERM
-(see ``api/shutdown.py``), which ends every stream's iteration here within milliseconds.
+disconnect listener together and serialises their writes; a client that cannot take a frame in
+time is cut off by ``middleware/slowclients.py``. Ending a stream on server shutdown is not
+left to its shutdown detection (an import-time patch of uvicorn and a poll); the bus closes on
+SIGTERM (see ``api/shutdown.py``), which ends every stream's iteration here within
+milliseconds.
 """
 
 from __future__ import annotations

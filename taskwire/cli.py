@@ -19,12 +19,24 @@ def serve(
     reload: bool = typer.Option(False, help="Restart when the code changes (development)."),
 ) -> None:
     """Run the service (uvicorn, one process); settings come from TASKWIRE_* variables."""
+    import os
+
     import uvicorn
 
+    from api.server import uvicorn_options
     from service.settings import load_settings
 
-    load_settings()  # a bad setting stops here, with its name, before uvicorn starts
-    uvicorn.run("asgi:app", host=host, port=port, reload=reload, access_log=False)
+    settings = load_settings()  # a bad setting stops here, with its name, before uvicorn starts
+    uvicorn.run(
+        "asgi:app",
+        host=host,
+        port=port,
+        reload=reload,
+        access_log=False,
+        # No proxy trusted unless named (uvicorn's default would trust 127.0.0.1).
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", ""),
+        **uvicorn_options(settings.max_connections),
+    )
 
 
 @app.command()

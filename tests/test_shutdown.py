@@ -46,6 +46,7 @@ async def test_sigterm_ends_100_streams_and_long_polls_and_exits_promptly(server
         "TASKWIRE_WORK_SCALE": "1",
         "TASKWIRE_RATE_LIMIT": "0",
         "TASKWIRE_LOG_LEVEL": "warning",
+        "TASKWIRE_MAX_STREAMS_PER_CLIENT": "100",  # all from this one address
     }
     with spawn(server, **settings) as (url, process):
         limits = httpx.Limits(max_connections=200)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Header, Query
 from fastapi.responses import Response
@@ -11,7 +10,7 @@ from fastapi.responses import Response
 from api.dependencies import BackendDep, BusDep, SettingsDep
 from api.openapi import SSE_DOC, problems
 from api.routes import lean_router
-from api.routes.tasks import StatusList, statuses_of
+from api.routes.tasks import StatusList, TaskId, TaskIdFilter, statuses_of
 from service.events import EventFilter
 from service.tasktypes import TaskTypeName
 from streams.sse import event_stream, has_news, task_stream
@@ -56,14 +55,14 @@ def resume_point(query: int | None, header: str | None) -> tuple[int | None, boo
 async def events(
     bus: BusDep,
     settings: SettingsDep,
-    task_id: UUID | None = None,
+    task_id: TaskIdFilter = None,
     task_type: TaskTypeName | None = None,
     status: StatusList = None,
     last_event_id: LastEventId = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> Response:
     event_filter = EventFilter(
-        task_id=str(task_id) if task_id else None,
+        task_id=task_id,
         task_types=frozenset({task_type} if task_type else ()),
         statuses=statuses_of(status),
     )
@@ -88,14 +87,14 @@ async def events(
     summary="One task's events: its current state, then each change until it ends",
 )
 async def task_events(
-    task_id: UUID,
+    task_id: TaskId,
     backend: BackendDep,
     bus: BusDep,
     settings: SettingsDep,
     last_event_id: LastEventId = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> Response:
-    task = await backend.get(str(task_id))  # 404 before any stream starts
+    task = await backend.get(task_id)  # 404 before any stream starts
     after, _ = resume_point(last_event_id, last_event_id_header)
     seen_the_end = (
         after is not None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
-from uuid import UUID
 
-from fastapi import Body, Query, Request
+from fastapi import Body, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
+from pydantic import AfterValidator
+from pydantic_core import PydanticCustomError
 
 from api import schemas
 from api.dependencies import BackendDep, BusDep, EngineDep, SettingsDep
@@ -33,6 +35,36 @@ LIST_TYPES = (JSON, NDJSON)
 """The representations of ``GET /tasks``, the default first."""
 VARY = {"Vary": "Accept"}
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+CANONICAL_UUID = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+_CANONICAL = re.compile(CANONICAL_UUID)
+
+
+def canonical_task_id(value: str) -> str:
+    """A task id exactly as the server writes it: other spellings of a UUID (upper case, no
+    hyphens, braces, ``urn:uuid:``) are refused, so that each task has one URL."""
+    if not _CANONICAL.fullmatch(value):
+        raise PydanticCustomError(
+            "task_id",
+            "a task id is a UUID written as the server writes it: 8-4-4-4-12 lowercase "
+            "hexadecimal digits with hyphens",
+        )
+    return value
+
+
+_TASK_ID_DOC = "the task's id, as the server wrote it (a lowercase UUID with hyphens)"
+_TASK_ID_SCHEMA = {"format": "uuid", "pattern": CANONICAL_UUID}
+TaskId = Annotated[
+    str,
+    AfterValidator(canonical_task_id),
+    Path(description=_TASK_ID_DOC, json_schema_extra=_TASK_ID_SCHEMA),
+]
+TaskIdFilter = Annotated[
+    str | None,
+    AfterValidator(lambda value: value and canonical_task_id(value)),
+    Query(description=_TASK_ID_DOC, json_schema_extra=_TASK_ID_SCHEMA),
+]
 
 
 def statuses_of(status: str | None) -> frozenset[TaskStatus]:
@@ -64,7 +96,7 @@ async def submit_task(
     summary="Read a task, or long-poll until its status changes",
 )
 async def get_task(
-    task_id: UUID,
+    task_id: TaskId,
     backend: BackendDep,
     bus: BusDep,
     settings: SettingsDep,
@@ -93,9 +125,9 @@ async def get_task(
             ]
         )
     if wait:
-        task = await wait_for_status_change(backend, bus, str(task_id), timeout_s or longest_s)
+        task = await wait_for_status_change(backend, bus, task_id, timeout_s or longest_s)
     else:
-        task = await backend.get(str(task_id))
+        task = await backend.get(task_id)
     return task_response(task)
 
 
@@ -152,8 +184,8 @@ async def list_tasks(
     responses=problems(400, 404, 409, 429, 503),
     summary="Cancel a queued or processing task",
 )
-async def cancel_task(task_id: UUID, engine: EngineDep) -> Response:
-    return task_response(await engine.cancel(str(task_id)))
+async def cancel_task(task_id: TaskId, engine: EngineDep) -> Response:
+    return task_response(await engine.cancel(task_id))
 
 
 @router.post(
@@ -163,5 +195,5 @@ async def cancel_task(task_id: UUID, engine: EngineDep) -> Response:
     responses={202: CREATED, **problems(400, 404, 409, 429, 503)},
     summary="Queue a failed or cancelled task again",
 )
-async def retry_task(task_id: UUID, engine: EngineDep) -> Response:
-    return task_response(await engine.retry(str(task_id)), 202, created=True)
+async def retry_task(task_id: TaskId, engine: EngineDep) -> Response:
+    return task_response(await engine.retry(task_id), 202, created=True)

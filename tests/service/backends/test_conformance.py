@@ -377,10 +377,10 @@ async def test_event_ids_strictly_increase(backend: Backend, recorder: Recorder)
 
 
 async def test_a_subscriber_resuming_after_an_id_gets_the_rest_then_live_events(
-    backend: Backend,
+    backend: Backend, recorder: Recorder
 ) -> None:
     first = await submit(backend)
-    resume_at = backend.bus.last_id
+    resume_at = (await recorded(recorder, 1))[-1].id
     second = await submit(backend)
     async with backend.bus.subscribe(after=resume_at) as subscriber:
         assert not subscriber.resync

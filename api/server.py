@@ -1,0 +1,83 @@
+"""Uvicorn as Taskwire runs it: a deadline for each request's head, and no WebSocket.
+
+Uvicorn sets no deadline on the request line and headers: a connection that sends nothing,
+or a byte now and then (slowloris), holds a socket for ever, and enough of them shut every
+other client out. ``HeadTimeoutProtocol`` closes a connection whose request head has not
+arrived within ``HEAD_TIMEOUT_S``. ``make run``, ``taskwire serve`` and ``gunicorn.conf.py``
+(through ``TaskwireWorker``) run uvicorn with it, with ``--ws none`` (an ``Upgrade:
+websocket`` request is then plain HTTP, answered by ``middleware/websocket.py``) and with a
+cap on connections (``TASKWIRE_MAX_CONNECTIONS``: uvicorn answers 503 above it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
+
+from service.settings import load_settings
+
+HEAD_TIMEOUT_S = 10.0
+"""Longest a connection may take to send a request's line and headers."""
+_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
+class HeadTimeoutProtocol(HttpToolsProtocol):
+    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request head is late.
+
+    The clock runs from the connection's start, and again from the first byte of each
+    later request on it; between requests, uvicorn's keep-alive timeout applies.
+    """
+
+    head_timeout_s = HEAD_TIMEOUT_S
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_deadline: asyncio.TimerHandle | None = None
+        self._start_head_clock()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._start_head_clock()
+
+    def on_headers_complete(self) -> None:
+        self._stop_head_clock()
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_clock()
+        super().connection_lost(exc)
+
+    def _start_head_clock(self) -> None:
+        self._stop_head_clock()
+        self._head_deadline = self.loop.call_later(self.head_timeout_s, self._head_too_late)
+
+    def _stop_head_clock(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def _head_too_late(self) -> None:
+        self._head_deadline = None
+        if not self.transport.is_closing():
+            self.transport.write(_TIMED_OUT)
+            self.transport.close()
+
+
+def uvicorn_options(max_connections: int) -> dict[str, Any]:
+    """What Taskwire asks of uvicorn, however it is started."""
+    return {"http": HeadTimeoutProtocol, "ws": "none", "limit_concurrency": max_connections}
+
+
+class TaskwireWorker(UvicornWorker):  # type: ignore[misc]  # (untyped)
+    """Gunicorn's uvicorn worker with ``uvicorn_options`` (``gunicorn.conf.py`` uses it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        settings = load_settings()
+        self.CONFIG_KWARGS = {
+            **UvicornWorker.CONFIG_KWARGS,
+            **uvicorn_options(settings.max_connections),
+        }
+        super().__init__(*args, **kwargs)
