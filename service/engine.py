@@ -21,7 +21,7 @@ from service.backend import Backend, Claim
 from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import EventFilter
-from service.model import Task, TaskError, TaskStatus
+from service.model import Task, TaskError, TaskStatus, task_json
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
 from service.worker import WorkerPool
 
@@ -29,6 +29,10 @@ logger = logging.getLogger("taskwire.engine")
 
 PROGRESS_MIN_INTERVAL_S = 0.1
 """Progress events are throttled to one per task per 1% and per this interval."""
+PROGRESS_BYTES_PER_STEP = 16 * 1024
+"""A large task reports progress in coarser steps: one percent per this many bytes of its
+JSON (at most 25%), so its progress events, each carrying the whole task, add up to about
+100 times this at most, whatever its size."""
 
 
 class Engine:
@@ -195,14 +199,20 @@ class Engine:
         self, claim: Claim, duration_s: float
     ) -> Callable[[float], Awaitable[None]]:
         last_percent, last_at = 0, -math.inf
+        step = progress_step(len(task_json(claim.task)))
 
         async def report(fraction: float) -> None:
             nonlocal last_percent, last_at
             percent = min(int(fraction * 100), 99)  # 100 means completed
             now = self._monotonic()
-            if percent > last_percent and now - last_at >= PROGRESS_MIN_INTERVAL_S:
+            if percent >= last_percent + step and now - last_at >= PROGRESS_MIN_INTERVAL_S:
                 last_percent, last_at = percent, now
                 eta_s = round(duration_s * (1.0 - fraction), 1)
                 await self._backend.progress(claim, percent=percent, eta_s=eta_s)
 
         return report
+
+
+def progress_step(task_bytes: int) -> int:
+    """The smallest move of progress, in percent, worth an event for a task of this size."""
+    return min(25, max(1, math.ceil(task_bytes / PROGRESS_BYTES_PER_STEP)))

@@ -7,6 +7,7 @@ dies with the process, and one process is the whole service.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import time
@@ -23,6 +24,10 @@ from service.clock import Clock, utc
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict
 from service.events import EventBus
 from service.model import RETRYABLE, Task, TaskError, TaskStatus
+
+
+SWEEP_BATCH = 100
+"""Tasks expired, and their events delivered, between two turns of the event loop."""
 
 
 class MemoryBackend:
@@ -186,10 +191,16 @@ class MemoryBackend:
         return task
 
     async def sweep(self, *, ttl_s: float) -> int:
-        expired = self._store.expire(finished_before=utc(self._clock() - ttl_s))
-        for task in expired:
-            self._removed(task)
-        return len(expired)
+        before = utc(self._clock() - ttl_s)
+        removed = 0
+        while expired := self._store.expire(finished_before=before, limit=SWEEP_BATCH):
+            for task in expired:
+                self._removed(task)
+            removed += len(expired)
+            # A burst of events goes out in batches, each followed by a turn of the event
+            # loop, in which subscribers take what they have before the next batch comes.
+            await asyncio.sleep(0)
+        return removed
 
     def rate_counter(self, *, limit: int, window_s: int) -> SlidingWindowCounter:
         return SlidingWindowCounter(limit=limit, window_s=window_s, clock=self._monotonic)

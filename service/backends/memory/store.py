@@ -66,12 +66,15 @@ class TaskStore:
         else:
             self._finished.pop(task.task_id, None)
 
-    def expire(self, finished_before: datetime) -> list[Task]:
-        """Remove and return the tasks that finished before the given time."""
-        expired = []
+    def expire(self, finished_before: datetime, limit: int | None = None) -> list[Task]:
+        """Remove and return the tasks that finished before the given time (the first
+        ``limit`` of them, if given)."""
+        expired: list[str] = []
         for task_id in self._finished:
             finished_at = self._tasks[task_id].finished_at
             if finished_at is None or finished_at >= finished_before:
+                break
+            if limit is not None and len(expired) >= limit:
                 break
             expired.append(task_id)
         return [self._remove(task_id) for task_id in expired]
