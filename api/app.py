@@ -35,6 +35,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Scope
 
 from api.docs import docs_routes
+from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
 from api.openapi import problem_openapi
 from api.problems import classify
@@ -199,7 +200,7 @@ def create_app(
         version="0.1.0",
         summary="A rate-limited asynchronous task manager.",
         lifespan=lifespan,
-        middleware=_middleware(settings, counter, responses),
+        middleware=_middleware(settings, backend, counter, responses),
         docs_url=None,  # /docs is api/docs.py's: Swagger UI from this service's own files
         redoc_url=None,
         # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
@@ -225,7 +226,7 @@ def create_app(
 
 
 def _middleware(
-    settings: Settings, counter: RateCounter | None, responses: OpenResponses
+    settings: Settings, backend: Backend, counter: RateCounter | None, responses: OpenResponses
 ) -> list[Middleware]:
     stack = [
         Middleware(
@@ -261,6 +262,7 @@ def _middleware(
         )
     )
     stack.append(Middleware(ErrorMiddleware, classify=classify))
+    stack.append(Middleware(IdempotencyMiddleware, backend=backend))
     stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
     return stack
 

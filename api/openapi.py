@@ -28,6 +28,13 @@ TASK_LINKS = {
 }
 """What a client can do next with the task in an answer (OpenAPI links)."""
 CREATED = {"headers": LOCATION, "links": TASK_LINKS}
+REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when this answers a retry with an Idempotency-Key already used",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+CREATED_OR_REPLAYED = {"headers": {**LOCATION, **REPLAYED}, "links": TASK_LINKS}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 
 NDJSON_LINE = {
@@ -61,8 +68,10 @@ SSE_DOC = {
 _DESCRIBED = {
     400: "Invalid input (see `errors`)",
     404: "No such task (or it has expired)",
-    409: "The task's status does not allow this",
+    409: "The task's status does not allow this; or (a submit) its Idempotency-Key's first "
+    "request is still being handled, or created a task that has since expired",
     413: "Body over TASKWIRE_MAX_BODY",
+    422: "The Idempotency-Key was used before with a different body",
     429: "Rate limit reached",
     503: "Queue or store full, or the backend (Redis) unreachable",
 }
@@ -121,7 +130,8 @@ def _not_nullable(schema: dict[str, Any]) -> None:
 
 
 def _describe_errors(responses: dict[str, Any]) -> None:
-    responses.pop("422", None)
+    if responses.get("422", {}).get("description") == "Validation Error":  # FastAPI's own
+        del responses["422"]
     # Every route: the body limit is checked before routing, whatever the method.
     responses.setdefault("413", {"description": "Body over TASKWIRE_MAX_BODY"})
     responses.setdefault("500", {"description": "Unexpected error (logged with its request id)"})

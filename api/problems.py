@@ -13,8 +13,19 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 
 from middleware.problem import Problem
-from service.errors import BackendUnavailable, QueueFull, StoreFull, TaskConflict, TaskNotFound
+from service.errors import (
+    BackendUnavailable,
+    IdempotencyKeyInUse,
+    IdempotencyKeyMismatch,
+    IdempotentTaskGone,
+    QueueFull,
+    StoreFull,
+    TaskConflict,
+    TaskNotFound,
+)
 from service.tasktypes import TASK_TYPES
+
+KEY_MISMATCH = "https://iana.org/assignments/http-problem-types#idempotency-key-mismatch"
 
 
 def classify(exc: Exception) -> Problem | None:
@@ -24,8 +35,10 @@ def classify(exc: Exception) -> Problem | None:
             return Problem(400, _summary(errors), errors=errors)
         case TaskNotFound():
             return Problem(404, str(exc))
-        case TaskConflict():
+        case TaskConflict() | IdempotencyKeyInUse() | IdempotentTaskGone():
             return Problem(409, str(exc))
+        case IdempotencyKeyMismatch():
+            return Problem(422, str(exc), type=KEY_MISMATCH)
         case (
             QueueFull(retry_after_s=seconds)
             | StoreFull(retry_after_s=seconds)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from service.events import EventBus
+from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Task, TaskError, TaskStatus
 
 
@@ -120,10 +121,13 @@ class Backend(Protocol):
 
     # Transitions: each is atomic and records its events.
 
-    async def submit(self, task: Task, *, planned_s: float) -> Task:
+    async def submit(
+        self, task: Task, *, planned_s: float, idempotency: Idempotency | None = None
+    ) -> Task:
         """Store ``task`` and queue it (``task.queued``); ``planned_s`` is its run's expected
         length, for ``eta_s``. Finished tasks are evicted (``task.expired``) to make room.
-        ``QueueFull`` or ``StoreFull`` when there is none."""
+        ``QueueFull`` or ``StoreFull`` when there is none. With ``idempotency``, its key is
+        recorded, with the task, in the same step."""
 
     async def claim(self) -> Claim:
         """Wait for a queued task this worker may run, and move it to ``processing``."""
@@ -161,6 +165,15 @@ class Backend(Protocol):
     async def sweep(self, *, ttl_s: float) -> int:
         """Remove the tasks finished more than ``ttl_s`` ago (``task.expired`` each), and
         return lost claims to the queue; returns how many tasks were removed."""
+
+    async def begin_idempotent(
+        self, scope: str, in_flight_ttl_s: float
+    ) -> IdempotencyRecord | None:
+        """The record of the scoped key, or None after marking it in flight (it was unused)."""
+
+    async def abandon_idempotent(self, scope: str) -> None:
+        """Forget a key that is still in flight: its request was refused, and may be sent
+        again with it."""
 
     # Limits
 

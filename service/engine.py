@@ -21,6 +21,7 @@ from service.backend import Backend, Claim
 from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import EventFilter
+from service.idempotency import Idempotency
 from service.model import Task, TaskError, TaskStatus, task_json
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
 from service.worker import WorkerPool
@@ -81,7 +82,10 @@ class Engine:
         self._closing = True
         await self.pool.close()
 
-    async def submit(self, submission: Submission) -> Task:
+    async def submit(
+        self, submission: Submission, *, idempotency: Idempotency | None = None
+    ) -> Task:
+        """Queue a new task; with ``idempotency``, its key is recorded with it."""
         params = submission.parameters
         task = Task(
             task_id=str(uuid.uuid4()),
@@ -91,7 +95,7 @@ class Engine:
             created_at=utc(self._clock()),
         )
         return await self._backend.submit(
-            task, planned_s=params.base_duration_s() * self._work_scale
+            task, planned_s=params.base_duration_s() * self._work_scale, idempotency=idempotency
         )
 
     async def cancel(self, task_id: str) -> Task:

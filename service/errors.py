@@ -47,3 +47,33 @@ class BackendUnavailable(TaskwireError):
         super().__init__(f"the {backend} backend is unavailable: {reason}")
         self.backend = backend
         self.retry_after_s = retry_after_s
+
+
+class IdempotencyKeyInUse(TaskwireError):
+    """A request with this Idempotency-Key is still being handled."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "a request with this Idempotency-Key is still being handled; retry once it is answered"
+        )
+
+
+class IdempotencyKeyMismatch(TaskwireError):
+    """The Idempotency-Key was used before with a different body."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was used with a different request body; use a new key for a "
+            "new request"
+        )
+
+
+class IdempotentTaskGone(TaskwireError):
+    """The task a key's first request created no longer exists (it expired)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(
+            f"task {task_id}, created by the first request with this Idempotency-Key, has "
+            "expired; submit it again with a new key"
+        )
+        self.task_id = task_id

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     concurrency: int = Field(5, ge=1, le=1000, alias="TASKWIRE_CONCURRENCY")
     result_ttl_s: float = Field(600.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_RESULT_TTL")
     max_tasks: int = Field(10_000, ge=1, alias="TASKWIRE_MAX_TASKS")
+    idempotency_ttl_s: float = Field(
+        86_400.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_IDEMPOTENCY_TTL"
+    )
+    """How long an Idempotency-Key is remembered (with the task its first request created)."""
     max_body_bytes: int = Field(1_048_576, ge=1, alias="TASKWIRE_MAX_BODY")
     work_scale: float = Field(1.0, ge=0, allow_inf_nan=False, alias="TASKWIRE_WORK_SCALE")
     task_timeout_s: float = Field(60.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_TASK_TIMEOUT")

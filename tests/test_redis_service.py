@@ -302,3 +302,21 @@ async def test_redis_going_away_is_a_503_and_nothing_is_lost_when_it_returns(
         assert got == [start + 1, start + 2, start + 3]  # resumed, without a gap
         kept = (await client.get(f"{url}/tasks/{finished}")).json()
         assert kept["status"] == "completed"
+
+
+async def test_one_idempotency_key_creates_one_task_across_processes(
+    service: Cluster, client: httpx.AsyncClient
+) -> None:
+    urls = [service.api().url for _ in range(2)]
+    assert all(urls)
+    headers = {"Idempotency-Key": "once-across-processes"}
+    answers = await asyncio.gather(
+        *(client.post(f"{urls[n % 2]}/tasks", json=SUM, headers=headers) for n in range(20))
+    )
+    assert {answer.status_code for answer in answers} <= {202, 409}
+    created = {answer.json()["task_id"] for answer in answers if answer.status_code == 202}
+    assert len(created) == 1
+    replay = await client.post(f"{urls[1]}/tasks", json=SUM, headers=headers)
+    assert replay.headers["idempotent-replayed"] == "true"
+    assert replay.json()["task_id"] in created
+    assert (await client.get(f"{urls[0]}/healthz")).json()["tasks"] == 1

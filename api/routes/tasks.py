@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import Body, Path, Query, Request
+from fastapi import Body, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response, StreamingResponse
 from pydantic import AfterValidator
@@ -13,11 +13,15 @@ from pydantic_core import PydanticCustomError
 
 from api import schemas
 from api.dependencies import BackendDep, BusDep, EngineDep, SettingsDep
+from api.idempotency import HEADER, KEY_PATTERN, IdempotentRequest
+from api.idempotency import SCOPE_KEY as IDEMPOTENT
 from api.negotiation import preferred
-from api.openapi import CREATED, NDJSON_LINE, problems
+from api.openapi import CREATED, CREATED_OR_REPLAYED, NDJSON_LINE, problems
 from api.routes import lean_router
 from service.backend import TaskQuery
+from service.errors import IdempotencyKeyMismatch, IdempotentTaskGone, TaskNotFound
 from service.events import EventFilter
+from service.idempotency import Idempotency, fingerprint
 from service.model import Task, TaskStatus, task_json
 from service.tasktypes import SubmissionUnion, TaskTypeName
 from streams.longpoll import wait_for_status_change
@@ -71,22 +75,56 @@ def statuses_of(status: str | None) -> frozenset[TaskStatus]:
     return frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
 
 
-def task_response(task: Task, status_code: int = 200, *, created: bool = False) -> Response:
-    headers = {"Location": f"/tasks/{task.task_id}"} if created else None
+def task_response(
+    task: Task, status_code: int = 200, *, created: bool = False, replayed: bool = False
+) -> Response:
+    headers = {"Location": f"/tasks/{task.task_id}"} if created else {}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
     return Response(task_json(task), status_code, headers, media_type=JSON)
+
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=HEADER,
+        pattern=KEY_PATTERN,
+        description="makes a retried submit create nothing new: the same key and body "
+        "answer the same task again, with `Idempotent-Replayed: true`",
+    ),
+]
 
 
 @router.post(
     "/tasks",
     status_code=202,
     response_model=schemas.Task,
-    responses={202: CREATED, **problems(400, 413, 429, 503)},
+    responses={202: CREATED_OR_REPLAYED, **problems(400, 409, 413, 422, 429, 503)},
     summary="Submit a task",
 )
 async def submit_task(
-    submission: Annotated[SubmissionUnion, Body(discriminator="task_type")], engine: EngineDep
+    submission: Annotated[SubmissionUnion, Body(discriminator="task_type")],
+    request: Request,
+    engine: EngineDep,
+    backend: BackendDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    return task_response(await engine.submit(submission), 202, created=True)
+    keyed: IdempotentRequest | None = request.scope.get(IDEMPOTENT)
+    if keyed is None:
+        return task_response(await engine.submit(submission), 202, created=True)
+    digest = fingerprint(submission)
+    if keyed.record is None:  # the first request with this key: record it with the task
+        idempotency = Idempotency(keyed.scope, digest, settings.idempotency_ttl_s)
+        task = await engine.submit(submission, idempotency=idempotency)
+        return task_response(task, 202, created=True)
+    if keyed.record.fingerprint != digest:
+        raise IdempotencyKeyMismatch()
+    try:
+        task = await backend.get(keyed.record.task_id)
+    except TaskNotFound:
+        raise IdempotentTaskGone(keyed.record.task_id) from None
+    return task_response(task, 202, created=True, replayed=True)
 
 
 @router.get(

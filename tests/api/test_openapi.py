@@ -32,7 +32,7 @@ def operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
 @pytest.mark.parametrize(
     ("operation", "statuses"),
     [
-        ("POST /tasks", {"202", "400", "413", "429", "503", "500"}),
+        ("POST /tasks", {"202", "400", "409", "413", "422", "429", "503", "500"}),
         ("GET /tasks", {"200", "400", "413", "429", "503", "500"}),
         ("GET /tasks/{task_id}", {"200", "400", "404", "413", "429", "503", "500"}),
         ("DELETE /tasks/{task_id}", {"200", "400", "404", "409", "413", "429", "503", "500"}),

@@ -17,14 +17,15 @@ from typing import Any
 
 from service.backend import Cancelling, Claim, TaskPage, TaskQuery
 from service.backends.memory.history import EventRing
+from service.backends.memory.idempotency import IdempotencyRecords
 from service.backends.memory.queue import TaskQueue
 from service.backends.memory.ratelimit import SlidingWindowCounter
 from service.backends.memory.store import TaskStore
 from service.clock import Clock, utc
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict
 from service.events import EventBus
+from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import RETRYABLE, Task, TaskError, TaskStatus
-
 
 SWEEP_BATCH = 100
 """Tasks expired, and their events delivered, between two turns of the event loop."""
@@ -76,6 +77,7 @@ class MemoryBackend:
         """The processing tasks, by id, each with the claim that holds it."""
         self._tokens = map(str, itertools.count(1))
         self._stop: Callable[[str], object] = lambda task_id: None
+        self._idempotency = IdempotencyRecords(max(10 * max_tasks, 100_000), clock)
 
     async def start(self) -> None:
         return None
@@ -100,7 +102,9 @@ class MemoryBackend:
     async def counts(self) -> Mapping[TaskStatus, int]:
         return self._store.counts
 
-    async def submit(self, task: Task, *, planned_s: float) -> Task:
+    async def submit(
+        self, task: Task, *, planned_s: float, idempotency: Idempotency | None = None
+    ) -> Task:
         if self._queue.is_full:
             raise QueueFull(self._queue.maxsize, self._retry_after_s())
         if self._store.is_full:
@@ -109,8 +113,18 @@ class MemoryBackend:
             self._removed(evicted)
         self._planned_s[task.task_id] = planned_s
         self._queue.put(task)
+        if idempotency is not None:
+            self._idempotency.complete(idempotency, task.task_id)
         self._publish(task)
         return task
+
+    async def begin_idempotent(
+        self, scope: str, in_flight_ttl_s: float
+    ) -> IdempotencyRecord | None:
+        return self._idempotency.begin(scope, in_flight_ttl_s)
+
+    async def abandon_idempotent(self, scope: str) -> None:
+        self._idempotency.abandon(scope)
 
     async def claim(self) -> Claim:
         task = await self._queue.get()

@@ -44,6 +44,7 @@ from service.errors import (
     TaskNotFound,
 )
 from service.events import EventBus, HistoryPage
+from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Task, TaskError, TaskStatus
 
 logger = logging.getLogger("taskwire.redis")
@@ -228,6 +229,8 @@ class RedisBackend:
             for name in _TRANSITIONS
         }
         self.ratelimit_script = self._redis.register_script(_script("ratelimit"))
+        self._idempotent_begin = self._redis.register_script(_script("idempotent_begin"))
+        self._idempotent_abandon = self._redis.register_script(_script("idempotent_abandon"))
         self.bus = EventBus(
             StreamHistory(self),
             subscriber_queue=subscriber_queue,
@@ -307,7 +310,18 @@ class RedisBackend:
 
     # Transitions
 
-    async def submit(self, task: Task, *, planned_s: float) -> Task:
+    async def submit(
+        self, task: Task, *, planned_s: float, idempotency: Idempotency | None = None
+    ) -> Task:
+        record = (
+            ("", "", 0)
+            if idempotency is None
+            else (
+                self.key(f"idem:{idempotency.scope}"),
+                idempotency.fingerprint,
+                int(idempotency.ttl_s * 1000),
+            )
+        )
         outcome, value = await self._transition(
             "submit",
             "queue",
@@ -319,6 +333,7 @@ class RedisBackend:
             fragment(round(planned_s, 1)),
             self._max_queue,
             self._max_tasks,
+            *record,
         )
         match outcome:
             case b"queue_full":
@@ -454,6 +469,20 @@ class RedisBackend:
             removed += batch
             if batch < EXPIRE_BATCH:
                 return removed
+
+    async def begin_idempotent(
+        self, scope: str, in_flight_ttl_s: float
+    ) -> IdempotencyRecord | None:
+        found = await self.call(
+            self._idempotent_begin, [self.key(f"idem:{scope}")], [int(in_flight_ttl_s * 1000)]
+        )
+        if not found:
+            return None
+        state, fingerprint, task_id = (value.decode() for value in found)
+        return IdempotencyRecord(state == "inflight", fingerprint, task_id)
+
+    async def abandon_idempotent(self, scope: str) -> None:
+        await self.call(self._idempotent_abandon, [self.key(f"idem:{scope}")], [])
 
     def rate_counter(self, *, limit: int, window_s: int) -> RedisCounter:
         return RedisCounter(self, limit=limit, window_s=window_s, clock=self._rate_clock)

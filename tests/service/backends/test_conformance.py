@@ -18,6 +18,7 @@ import pytest
 from service.backend import Backend, Claim, TaskQuery
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
 from service.events import Event, EventFilter
+from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Priority, Task, TaskError, TaskStatus
 from tests.service.backends.conftest import MakeBackend
 from tests.support import FAILSAFE_S, FakeClock, Recorder, recording
@@ -503,3 +504,39 @@ async def test_on_cancel_is_told_when_a_processing_task_is_cancelled(backend: Ba
     await backend.cancel(claimed.task.task_id)
     async with asyncio.timeout(FAILSAFE_S):
         assert await stopped.get() == claimed.task.task_id
+
+
+# Idempotency records
+
+
+async def test_an_unused_key_is_marked_in_flight_then_recorded_with_its_task(
+    backend: Backend,
+) -> None:
+    assert await backend.begin_idempotent("203.0.113.7/k1", 60) is None
+    assert await backend.begin_idempotent("203.0.113.7/k1", 60) == IdempotencyRecord(True)
+    task = await backend.submit(
+        new_task(), planned_s=1.0, idempotency=Idempotency("203.0.113.7/k1", "digest", 600)
+    )
+    assert await backend.begin_idempotent("203.0.113.7/k1", 60) == IdempotencyRecord(
+        False, "digest", task.task_id
+    )
+    assert await backend.begin_idempotent("198.51.100.1/k1", 60) is None  # another scope
+
+
+async def test_an_abandoned_key_is_free_again_but_a_recorded_one_stays(backend: Backend) -> None:
+    assert await backend.begin_idempotent("a/free", 60) is None
+    await backend.abandon_idempotent("a/free")
+    assert await backend.begin_idempotent("a/free", 60) is None  # free: marked anew
+    await backend.submit(new_task(), planned_s=1.0, idempotency=Idempotency("a/kept", "d", 600))
+    await backend.abandon_idempotent("a/kept")  # recorded: abandoning does nothing
+    found = await backend.begin_idempotent("a/kept", 60)
+    assert found is not None and not found.in_flight
+
+
+async def test_a_refused_submit_records_no_key(make_backend: MakeBackend) -> None:
+    async with make_backend(max_queue=1) as backend:
+        await submit(backend)
+        assert await backend.begin_idempotent("a/k", 60) is None
+        with pytest.raises(QueueFull):
+            await backend.submit(new_task(), planned_s=1.0, idempotency=Idempotency("a/k", "d", 60))
+        assert await backend.begin_idempotent("a/k", 60) == IdempotencyRecord(True)

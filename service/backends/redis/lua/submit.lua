@@ -1,6 +1,7 @@
 -- Submit: the caps checked, finished tasks evicted to make room, the task stored and queued,
 -- its event recorded. ARGV[4..]: id, task_type, priority, parameters, created_at, planned
--- eta_s (JSON fragments), max_queue, max_tasks.
+-- eta_s (JSON fragments), max_queue, max_tasks, and, for an idempotent submit, the key's
+-- record ('' if none), the body's fingerprint and the record's TTL (ms): recorded with the task.
 -- Returns {'ok', json} | {'queue_full', retry_after_s} | {'store_full', retry_after_s}.
 local id, task_type, priority = ARGV[4], ARGV[5], ARGV[6]
 if redis.call('ZCARD', P .. 'queue') >= tonumber(ARGV[10]) then
@@ -27,4 +28,8 @@ redis.call('ZADD', P .. 'queue', RANK[priority] * TWO_40 + seq, id)
 redis.call('HINCRBY', P .. 'counts', 'queued', 1)
 local json = assemble(key)
 redis.call('HSET', key, 'v', int(record('task.queued', id, task_type, 'queued', json)))
+if ARGV[12] ~= '' then
+  redis.call('HSET', ARGV[12], 'state', 'done', 'fp', ARGV[13], 'task', id)
+  redis.call('PEXPIRE', ARGV[12], ARGV[14])
+end
 return {'ok', json}

@@ -1,0 +1,112 @@
+"""``Idempotency-Key`` on ``POST /tasks``: a retried submit answers as the first one did.
+
+draft-ietf-httpapi-idempotency-key-header. The key (a Structured-Field string, quotes
+optional, 1–255 printable ASCII characters) is scoped to the client address and marked in
+flight as soon as the request arrives, before its body is read: a second request with the key
+while the first is being handled is a 409. The route (``api/routes/tasks.py``) then either
+submits the task and records the key with it, in one step of the backend, or, for a key used
+before, compares the parsed bodies and answers the same task again (or a 422 if they differ).
+A request answered with anything but 202 leaves no record, so the client may send it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.backend import Backend
+from service.errors import BackendUnavailable, IdempotencyKeyInUse
+from service.idempotency import IN_FLIGHT_TTL_S, IdempotencyRecord
+
+logger = logging.getLogger("taskwire.idempotency")
+
+HEADER = "Idempotency-Key"
+_QUOTED = r'"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\\"]){1,255}"'
+_BARE = r"[\x21\x23-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?"
+KEY_PATTERN = f"^(?:{_QUOTED}|{_BARE})$"
+"""A Structured-Field string (quoted, with ``\\"`` and ``\\\\`` escapes) or the same characters
+bare: 1–255 printable ASCII characters either way."""
+_KEY = re.compile(KEY_PATTERN)
+_ESCAPE = re.compile(r"\\([\\\"])")
+SCOPE_KEY = "taskwire.idempotency"
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    """What the route needs: the scoped key, and the record of its first request if this is a
+    retry (None: this request holds the key, in flight)."""
+
+    scope: str
+    record: IdempotencyRecord | None
+
+
+def parse_key(raw: str) -> str | None:
+    """The key a header value names, or None if it is not one."""
+    if not _KEY.fullmatch(raw):
+        return None
+    if raw.startswith('"'):
+        return _ESCAPE.sub(r"\1", raw[1:-1])
+    return raw
+
+
+class IdempotencyMiddleware:
+    """Marks a submit's Idempotency-Key in flight for as long as its request is handled.
+
+    Args:
+        backend: where keys are recorded (with the tasks they created).
+        path: the route that takes the header (``POST`` only).
+    """
+
+    def __init__(self, app: ASGIApp, *, backend: Backend, path: str = "/tasks") -> None:
+        self.app = app
+        self.backend = backend
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        values = [v for name, v in scope["headers"] if name == b"idempotency-key"]
+        if not values:
+            await self.app(scope, receive, send)
+            return
+
+        key = parse_key(values[0].decode("latin-1").strip()) if len(values) == 1 else None
+        if key is None:
+            raise RequestValidationError(
+                [
+                    {
+                        "type": "idempotency_key",
+                        "loc": ("header", HEADER),
+                        "msg": "an Idempotency-Key is a string of 1-255 printable ASCII "
+                        "characters, in double quotes or bare, given once",
+                        "input": [value.decode("latin-1") for value in values],
+                    }
+                ]
+            )
+        client = scope.get("client")
+        scoped = f"{client[0] if client else '-'}/{key}"
+        record = await self.backend.begin_idempotent(scoped, IN_FLIGHT_TTL_S)
+        if record is not None and record.in_flight:
+            raise IdempotencyKeyInUse()
+        scope[SCOPE_KEY] = IdempotentRequest(scoped, record)
+        status = 0
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            if record is None and status != 202:  # refused: no record, the key is free
+                try:
+                    await self.backend.abandon_idempotent(scoped)
+                except BackendUnavailable:
+                    logger.warning("could not free an Idempotency-Key; it frees itself in 60 s")
