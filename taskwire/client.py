@@ -513,7 +513,10 @@ class AsyncClient:
         try:
             return _task_of(await self._send(request, Safety.IDEMPOTENT))
         except Conflict as conflict:
-            if conflict.attempts > 1 and (task := await self.get(task_id)).status is TaskStatus.CANCELLED:
+            if (
+                conflict.attempts > 1
+                and (task := await self.get(task_id)).status is TaskStatus.CANCELLED
+            ):
                 return task
             raise
 

@@ -1,14 +1,14 @@
 """What the client raises: the service's RFC 9457 problem details, typed by status.
 
-    TaskwireError
-    ├── TransportError          the service could not be reached (after the retries)
-    └── ProblemError            the service answered with an error (problem details)
-        ├── InvalidRequest      400, 413, 422: the request itself is wrong; see ``errors``
-        ├── NotFound            404: no such task (or it has expired)
-        ├── Conflict            409: not in a state for that (cancel a finished task, …)
-        ├── RateLimited         429: see ``retry_after_s``
-        ├── Unavailable         503: queue or store full, backend down; see ``retry_after_s``
-        └── ServerError         500 and any other 5xx
+TaskwireError
+├── TransportError          the service could not be reached (after the retries)
+└── ProblemError            the service answered with an error (problem details)
+    ├── InvalidRequest      400, 413, 422: the request itself is wrong; see ``errors``
+    ├── NotFound            404: no such task (or it has expired)
+    ├── Conflict            409: not in a state for that (cancel a finished task, …)
+    ├── RateLimited         429: see ``retry_after_s``
+    ├── Unavailable         503: queue or store full, backend down; see ``retry_after_s``
+    └── ServerError         500 and any other 5xx
 """
 
 from __future__ import annotations
@@ -168,9 +168,7 @@ def problem_of(response: httpx.Response, *, attempts: int = 1) -> ProblemError:
         body = parsed
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ProblemError)
     raw_errors = body.get("errors")
-    errors = tuple(
-        FieldError.from_json(e) for e in raw_errors or () if isinstance(e, Mapping)
-    )
+    errors = tuple(FieldError.from_json(e) for e in raw_errors or () if isinstance(e, Mapping))
     return cls(
         status=status,
         type=str(body.get("type", "about:blank")),
