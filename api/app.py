@@ -29,11 +29,13 @@ from sse_starlette.sse import AppStatus
 from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Scope
 
+from api.access import ACCESS_TOKEN, KeyAuthentication, client_of
 from api.docs import docs_routes
 from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
@@ -48,11 +50,12 @@ from middleware.bodylimit import BodyLimitMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.headers import StaticHeadersMiddleware
-from middleware.ratelimit import RateCounter, RateLimitMiddleware
+from middleware.ratelimit import RateCounter, RateLimitMiddleware, by_address
 from middleware.requestid import RequestIdMiddleware
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
 from middleware.streamlimit import StreamLimitMiddleware
 from middleware.websocket import RefuseWebSocketMiddleware
+from service.access import ApiKeys
 from service.backend import Backend
 from service.backends import open_backend
 from service.cleanup import Cleanup
@@ -149,6 +152,7 @@ def create_app(
     ``backend`` it is the one ``settings.backend`` names."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
+    keys = settings.api_keys()
     backend = backend or open_backend(settings, clock=clock, monotonic=monotonic)
     engine = Engine(
         backend,
@@ -200,7 +204,7 @@ def create_app(
         version="0.1.0",
         summary="A rate-limited asynchronous task manager.",
         lifespan=lifespan,
-        middleware=_middleware(settings, backend, counter, responses),
+        middleware=_middleware(settings, backend, keys, counter, responses),
         docs_url=None,  # /docs is api/docs.py's: Swagger UI from this service's own files
         redoc_url=None,
         # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
@@ -210,6 +214,7 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.settings = settings
+    app.state.keys = keys
     app.state.backend = backend
     app.state.engine = engine
     app.state.cleanup = cleanup
@@ -221,19 +226,31 @@ def create_app(
     app.router.routes.extend(docs_routes(app.openapi_url or "/openapi.json", app.title))
     app.router.routes.extend(ui_routes(settings.ui_dir or DEFAULT_DIST))
     long_poll_max_s = settings.long_poll_max_s
-    app.openapi = lambda: problem_openapi(app, long_poll_max_s=long_poll_max_s)  # type: ignore[method-assign]
+    keys_on = keys is not None
+    metrics_open = not settings.metrics_key_required
+
+    def openapi() -> dict[str, Any]:
+        return problem_openapi(
+            app, long_poll_max_s=long_poll_max_s, keys=keys_on, metrics_open=metrics_open
+        )
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
 
 
 def _middleware(
-    settings: Settings, backend: Backend, counter: RateCounter | None, responses: OpenResponses
+    settings: Settings,
+    backend: Backend,
+    keys: ApiKeys | None,
+    counter: RateCounter | None,
+    responses: OpenResponses,
 ) -> list[Middleware]:
     stack = [
         Middleware(
             SlowClientMiddleware, send_timeout_s=settings.send_timeout_s, responses=responses
         ),
         Middleware(RequestIdMiddleware),
-        Middleware(AccessLogMiddleware),
+        Middleware(AccessLogMiddleware, secret_params=[ACCESS_TOKEN]),
         Middleware(StaticHeadersMiddleware, headers=ALWAYS),
         Middleware(RefuseWebSocketMiddleware),
     ]
@@ -247,6 +264,9 @@ def _middleware(
                 expose_headers=EXPOSED_HEADERS,
             )
         )
+    if keys is not None:  # who a request is from, for the limiter and the routes
+        authentication = KeyAuthentication(keys, token_in_query=is_event_stream)
+        stack.append(Middleware(AuthenticationMiddleware, backend=authentication))
     if counter is not None:
         stack.append(
             Middleware(
@@ -254,6 +274,7 @@ def _middleware(
                 counter=counter,
                 exempt_paths=UNCOUNTED_PATHS,
                 exempt_prefixes=UNCOUNTED_PREFIXES,
+                key_of=counted_as,
             )
         )
     stack.append(
@@ -262,15 +283,33 @@ def _middleware(
         )
     )
     stack.append(Middleware(ErrorMiddleware, classify=classify))
-    stack.append(Middleware(IdempotencyMiddleware, backend=backend))
+    stack.append(Middleware(IdempotencyMiddleware, backend=backend, scope_of=keys_scope))
     stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
     return stack
+
+
+def is_event_stream(path: str) -> bool:
+    """Whether a path is an SSE route (which also takes a key as ``?access_token=``)."""
+    return path == "/events" or (path.startswith("/tasks/") and path.endswith("/events"))
+
+
+def counted_as(scope: Scope) -> tuple[str, str]:
+    """A client with a valid API key is counted by its key, wherever it comes from; any other
+    request (keys off, or a missing or wrong key) by its address."""
+    client = client_of(scope)
+    return by_address(scope) if client is None else ("per-key", f"key:{client.name}")
+
+
+def keys_scope(scope: Scope) -> str:
+    """Whose Idempotency-Keys a request's are: its API key's, else its address's."""
+    client = client_of(scope)
+    return f"key:{client.name}" if client is not None else by_address(scope)[1]
 
 
 def is_stream(scope: Scope) -> bool:
     """Whether a request opens a stream: ``/events``, a task's events, or a watch."""
     path: str = scope["path"]
-    if path == "/events" or (path.startswith("/tasks/") and path.endswith("/events")):
+    if is_event_stream(path):
         return True
     if path != "/tasks" or b"watch" not in scope["query_string"]:
         return False

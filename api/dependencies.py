@@ -12,6 +12,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.access import Unauthorized, client_of
+from service.access import Client
 from service.backend import Backend
 from service.engine import Engine
 from service.events import EventBus
@@ -33,6 +35,17 @@ async def get_bus(request: Request) -> EventBus:
     return bus
 
 
+async def get_client(request: Request) -> Client | None:
+    """Who the request is from: None where API keys are off; with them on, a 401 for a
+    request without a valid key."""
+    if request.app.state.keys is None:
+        return None
+    client = client_of(request.scope)
+    if client is None:
+        raise Unauthorized()
+    return client
+
+
 async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -45,3 +58,5 @@ BackendDep = Annotated[Backend, Depends(get_backend)]
 BusDep = Annotated[EventBus, Depends(get_bus)]
 """Events: long-polls, streams, watches."""
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientDep = Annotated[Client | None, Depends(get_client)]
+"""Who asks: with API keys on, a non-admin client reaches its own tasks only."""

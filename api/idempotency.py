@@ -1,7 +1,8 @@
 """``Idempotency-Key`` on ``POST /tasks``: a retried submit answers as the first one did.
 
 draft-ietf-httpapi-idempotency-key-header. The key (a Structured-Field string, quotes
-optional, 1–255 printable ASCII characters) is scoped to the client address and marked in
+optional, 1–255 printable ASCII characters) is scoped to the client (its API key, or its
+address where keys are off) and marked in
 flight as soon as the request arrives, before its body is read: a second request with the key
 while the first is being handled is a 409. The route (``api/routes/tasks.py``) then either
 submits the task and records the key with it, in one step of the backend, or, for a key used
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fastapi.exceptions import RequestValidationError
@@ -58,12 +60,21 @@ class IdempotencyMiddleware:
 
     Args:
         backend: where keys are recorded (with the tasks they created).
+        scope_of: whose keys a request's are: its client address, or its API key.
         path: the route that takes the header (``POST`` only).
     """
 
-    def __init__(self, app: ASGIApp, *, backend: Backend, path: str = "/tasks") -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        backend: Backend,
+        scope_of: Callable[[Scope], str],
+        path: str = "/tasks",
+    ) -> None:
         self.app = app
         self.backend = backend
+        self.scope_of = scope_of
         self.path = path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -88,8 +99,7 @@ class IdempotencyMiddleware:
                     }
                 ]
             )
-        client = scope.get("client")
-        scoped = f"{client[0] if client else '-'}/{key}"
+        scoped = f"{self.scope_of(scope)}/{key}"
         record = await self.backend.begin_idempotent(scoped, IN_FLIGHT_TTL_S)
         if record is not None and record.in_flight:
             raise IdempotencyKeyInUse()

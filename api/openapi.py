@@ -87,9 +87,25 @@ def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return docs
 
 
-def problem_openapi(app: FastAPI, *, long_poll_max_s: float) -> dict[str, Any]:
-    """The document, built once. ``long_poll_max_s`` is a setting, so the routes, declared
-    at import, cannot state it; it is written into the ``timeout`` parameter here."""
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "an API key"},
+    "accessToken": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "access_token",
+        "description": "an API key, for EventSource, which cannot send headers (SSE only)",
+    },
+}
+OPEN_PATHS = frozenset({"/healthz"})
+"""Operations that need no API key even when keys are on (/metrics: a setting says)."""
+
+
+def problem_openapi(
+    app: FastAPI, *, long_poll_max_s: float, keys: bool = False, metrics_open: bool = True
+) -> dict[str, Any]:
+    """The document, built once. Settings the routes, declared at import, cannot state are
+    written in here: ``long_poll_max_s`` into the ``timeout`` parameter, and, when API keys
+    are on (``keys``), the bearer scheme and a 401 on every operation that needs one."""
     if app.openapi_schema is None:
         document = get_openapi(
             title=app.title,
@@ -105,6 +121,13 @@ def problem_openapi(app: FastAPI, *, long_poll_max_s: float) -> dict[str, Any]:
             schema = model.model_json_schema(ref_template=REF, by_alias=True)
             schemas.update(schema.pop("$defs", {}))
             schemas[model.__name__] = schema
+        open_paths = OPEN_PATHS | ({"/metrics"} if metrics_open else set())
+        if keys:
+            document["components"]["securitySchemes"] = SECURITY_SCHEMES
+            for path, item in document.get("paths", {}).items():
+                if path not in open_paths:
+                    for operation in item.values():
+                        _needs_a_key(operation, sse=path.endswith("/events"))
         for operation in _operations(document):
             _describe_errors(operation["responses"])
             for parameter in operation.get("parameters", ()):
@@ -113,6 +136,14 @@ def problem_openapi(app: FastAPI, *, long_poll_max_s: float) -> dict[str, Any]:
                     parameter["schema"].update(maximum=long_poll_max_s, default=long_poll_max_s)
         app.openapi_schema = document
     return app.openapi_schema
+
+
+def _needs_a_key(operation: dict[str, Any], *, sse: bool) -> None:
+    operation["security"] = [{"bearer": []}, {"accessToken": []}] if sse else [{"bearer": []}]
+    operation["responses"]["401"] = {
+        "description": "No valid API key (`WWW-Authenticate: Bearer`)",
+        "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    }
 
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi.exceptions import RequestValidationError
 
+from api.access import Unauthorized
 from middleware.problem import Problem
 from service.errors import (
     BackendUnavailable,
@@ -30,6 +31,12 @@ KEY_MISMATCH = "https://iana.org/assignments/http-problem-types#idempotency-key-
 
 def classify(exc: Exception) -> Problem | None:
     match exc:
+        case Unauthorized():
+            return Problem(
+                401,
+                "this needs an API key: Authorization: Bearer <key>",
+                headers={"WWW-Authenticate": 'Bearer realm="taskwire"'},
+            )
         case RequestValidationError():
             errors = [_field_error(error) for error in exc.errors()]
             return Problem(400, _summary(errors), errors=errors)

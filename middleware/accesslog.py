@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
+from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -16,10 +18,16 @@ logger = logging.getLogger("taskwire.access")
 
 
 class AccessLogMiddleware:
-    """Logs ``client method path status duration``; a stream is logged when it ends."""
+    """Logs ``client method path?query status duration``; a stream is logged when it ends.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Args:
+        secret_params: query parameters whose values never reach the log (a key passed as
+            ``?access_token=``): logged as ``***``.
+    """
+
+    def __init__(self, app: ASGIApp, *, secret_params: Collection[str] = ()) -> None:
         self.app = app
+        self.secret_params = frozenset(secret_params)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not logger.isEnabledFor(logging.INFO):
@@ -39,8 +47,8 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send_noting_status)
         finally:
             client = scope.get("client")
-            query = scope.get("query_string", b"")
-            target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+            query = self._loggable(scope.get("query_string", b"").decode("latin-1"))
+            target = scope["path"] + ("?" + query if query else "")
             logger.info(
                 '%s "%s %s" %d %.1fms',
                 client[0] if client else "-",
@@ -49,3 +57,11 @@ class AccessLogMiddleware:
                 status,
                 (time.perf_counter() - started) * 1000,
             )
+
+    def _loggable(self, query: str) -> str:
+        if not self.secret_params or not query:
+            return query
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if not any(name in self.secret_params for name, _ in pairs):
+            return query
+        return urlencode([(n, "***" if n in self.secret_params else v) for n, v in pairs])

@@ -8,7 +8,7 @@ rate-limit fields (draft-ietf-httpapi-ratelimit-headers) on every counted answer
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Protocol
 
 from starlette.datastructures import MutableHeaders
@@ -20,6 +20,15 @@ logger = logging.getLogger("taskwire.ratelimit")
 
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 POLICY = "per-ip"
+
+KeyOf = Callable[[Scope], tuple[str, str]]
+"""What a request is counted against: ``(policy name, key)``."""
+
+
+def by_address(scope: Scope) -> tuple[str, str]:
+    """Each client address has its quota (the default)."""
+    client = scope.get("client")
+    return POLICY, client[0] if client else "-"
 
 
 class RateCounter(Protocol):
@@ -44,6 +53,8 @@ class RateLimitMiddleware:
         counter: where requests are counted.
         exempt_paths: exact paths not counted.
         exempt_prefixes: path prefixes not counted (static files).
+        key_of: what a request is counted against, and the policy's name in the headers
+            (by default its client address, ``per-ip``).
 
     Notes:
         If the counter fails (its store is unreachable), the request is let through, not
@@ -57,32 +68,34 @@ class RateLimitMiddleware:
         counter: RateCounter,
         exempt_paths: Collection[str] = (),
         exempt_prefixes: tuple[str, ...] = (),
+        key_of: KeyOf = by_address,
     ) -> None:
         self.app = app
         self.counter = counter
         self.exempt_paths = frozenset(exempt_paths)
         self.exempt_prefixes = exempt_prefixes
-        policy = f'"{POLICY}";q={counter.limit};w={counter.window_s}'.encode()
-        self._policy = (b"ratelimit-policy", policy)
+        self.key_of = key_of
+        self._policies: dict[str, tuple[bytes, bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope):
             await self.app(scope, receive, send)
             return
 
-        client = scope.get("client")
+        policy, key = self.key_of(scope)
         try:
-            allowed, remaining, reset_s = await self.counter.hit(client[0] if client else "-")
+            allowed, remaining, reset_s = await self.counter.hit(key)
         except Exception:
             logger.warning("the rate-limit counter failed; request let through", exc_info=True)
             await self.app(scope, receive, send)
             return
-        quota = b'"%s";r=%d;t=%d' % (POLICY.encode(), remaining, reset_s)
-        headers = [self._policy, (b"ratelimit", quota)]
+        quota = b'"%s";r=%d;t=%d' % (policy.encode(), remaining, reset_s)
+        headers = [self._policy(policy), (b"ratelimit", quota)]
         if not allowed:
+            who = "this address" if policy == POLICY else "this client"
             refusal = Problem(
                 429,
-                f"too many requests from this address; retry in {reset_s} s",
+                f"too many requests from {who}; retry in {reset_s} s",
                 type=QUOTA_EXCEEDED,
                 headers={"Retry-After": str(reset_s)},
             ).response(scope["path"])
@@ -96,6 +109,13 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _policy(self, name: str) -> tuple[bytes, bytes]:
+        header = self._policies.get(name)
+        if header is None:
+            value = f'"{name}";q={self.counter.limit};w={self.counter.window_s}'.encode()
+            header = self._policies[name] = (b"ratelimit-policy", value)
+        return header
 
     def _is_exempt(self, scope: Scope) -> bool:
         path: str = scope["path"]

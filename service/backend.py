@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from service.events import EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
-from service.model import Task, TaskError, TaskStatus
+from service.model import Task, TaskError, TaskStatus, owner_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +43,14 @@ class TaskQuery:
     statuses: frozenset[TaskStatus] = frozenset()
     task_type: str | None = None
     limit: int | None = None
+    owner: str | None = None
+    """Only this owner's tasks (a non-admin API key)."""
 
     def matches(self, task: Task) -> bool:
-        return (not self.statuses or task.status in self.statuses) and (
-            self.task_type is None or task.task_type == self.task_type
+        return (
+            (not self.statuses or task.status in self.statuses)
+            and (self.task_type is None or task.task_type == self.task_type)
+            and (self.owner is None or owner_of(task) == self.owner)
         )
 
 

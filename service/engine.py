@@ -22,7 +22,7 @@ from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import EventFilter
 from service.idempotency import Idempotency
-from service.model import Task, TaskError, TaskStatus, task_json
+from service.model import OwnedTask, Task, TaskError, TaskStatus, task_json
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
 from service.worker import WorkerPool
 
@@ -83,17 +83,23 @@ class Engine:
         await self.pool.close()
 
     async def submit(
-        self, submission: Submission, *, idempotency: Idempotency | None = None
+        self,
+        submission: Submission,
+        *,
+        owner: str | None = None,
+        idempotency: Idempotency | None = None,
     ) -> Task:
-        """Queue a new task; with ``idempotency``, its key is recorded with it."""
+        """Queue a new task (``owner``'s, with API keys); with ``idempotency``, its key is
+        recorded with it."""
         params = submission.parameters
-        task = Task(
-            task_id=str(uuid.uuid4()),
-            task_type=submission.task_type,
-            priority=submission.priority,
-            parameters=params.model_dump(),
-            created_at=utc(self._clock()),
-        )
+        fields: dict[str, Any] = {
+            "task_id": str(uuid.uuid4()),
+            "task_type": submission.task_type,
+            "priority": submission.priority,
+            "parameters": params.model_dump(),
+            "created_at": utc(self._clock()),
+        }
+        task = Task(**fields) if owner is None else OwnedTask(**fields, owner=owner)
         return await self._backend.submit(
             task, planned_s=params.base_duration_s() * self._work_scale, idempotency=idempotency
         )

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from service.model import Task, TaskStatus, task_json
+from service.model import Task, TaskStatus, owner_of, task_json
 
 logger = logging.getLogger("taskwire.events")
 
@@ -49,10 +49,13 @@ class Event:
     task_type: str
     status: TaskStatus
     data: bytes
+    owner: str | None = None
+    """Whose task it is (API keys on), so that a subscriber sees only what it may."""
 
     @classmethod
     def of(cls, event_id: int, name: str, task: Task) -> Event:
-        return cls(event_id, name, task.task_id, task.task_type, task.status, task_json(task))
+        data = task_json(task)
+        return cls(event_id, name, task.task_id, task.task_type, task.status, data, owner_of(task))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +65,15 @@ class EventFilter:
     task_id: str | None = None
     task_types: frozenset[str] = frozenset()
     statuses: frozenset[TaskStatus] = frozenset()
+    owner: str | None = None
+    """Only this owner's tasks (a non-admin API key)."""
 
     def matches(self, event: Event) -> bool:
         return (
             (self.task_id is None or event.task_id == self.task_id)
             and (not self.task_types or event.task_type in self.task_types)
             and (not self.statuses or event.status in self.statuses)
+            and (self.owner is None or event.owner == self.owner)
         )
 
 

@@ -98,6 +98,18 @@ class Task:
         self.finished_at = now
 
 
+@dataclass(slots=True, kw_only=True)
+class OwnedTask(Task):
+    """A task submitted with an API key: ``owner`` is the key's name (the JSON's last field)."""
+
+    owner: str
+
+
+def owner_of(task: Task) -> str | None:
+    """Whose task it is: a key's name, or None where API keys are off."""
+    return task.owner if isinstance(task, OwnedTask) else None
+
+
 class InvalidTransition(Exception):
     """A status move the lifecycle does not allow; the engine checks first, so this is a bug."""
 

@@ -6,9 +6,11 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.functional_validators import AfterValidator, BeforeValidator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from service.access import ApiKeys
 
 
 def _split_commas(value: object) -> object:
@@ -80,11 +82,26 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode, BeforeValidator(_split_commas)] = Field(
         default_factory=list, alias="TASKWIRE_CORS_ORIGINS"
     )
+    api_keys_file: Path | None = Field(None, alias="TASKWIRE_API_KEYS_FILE")
+    """Turns API keys on: the file of clients (see ``service/access.py``)."""
+    metrics_key_required: bool = Field(False, alias="TASKWIRE_METRICS_KEY_REQUIRED")
+    """With API keys on, whether ``/metrics`` asks for one too."""
     ui_dir: Path | None = Field(None, alias="TASKWIRE_UI_DIR")
     """The built web UI; by default ``ui/dist`` next to the code."""
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = (
         Field("info", alias="TASKWIRE_LOG_LEVEL")
     )
+
+    @field_validator("api_keys_file")
+    @classmethod
+    def _readable_keys(cls, path: Path | None) -> Path | None:
+        if path is not None:
+            ApiKeys.load(path)  # a malformed line stops the process here, named
+        return path
+
+    def api_keys(self) -> ApiKeys | None:
+        """The clients of the keys file, or None when API keys are off."""
+        return None if self.api_keys_file is None else ApiKeys.load(self.api_keys_file)
 
     @model_validator(mode="after")
     def _someone_runs_tasks(self) -> Settings:
@@ -106,7 +123,8 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         lines = [
-            f"invalid setting {'.'.join(map(str, error['loc']))}={error['input']!r}: {error['msg']}"
+            f"invalid setting {'.'.join(map(str, error['loc']))}={error['input']!r}: "
+            + error["msg"].removeprefix("Value error, ")
             if error["loc"]
             else f"invalid settings: {error['msg'].removeprefix('Value error, ')}"
             for error in exc.errors()

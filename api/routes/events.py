@@ -7,10 +7,17 @@ from typing import Annotated
 from fastapi import Header, Query
 from fastapi.responses import Response
 
-from api.dependencies import BackendDep, BusDep, SettingsDep
+from api.dependencies import BackendDep, BusDep, ClientDep, SettingsDep
 from api.openapi import SSE_DOC, problems
 from api.routes import lean_router
-from api.routes.tasks import StatusList, TaskId, TaskIdFilter, statuses_of
+from api.routes.tasks import (
+    StatusList,
+    TaskId,
+    TaskIdFilter,
+    only_own,
+    reachable,
+    statuses_of,
+)
 from service.events import EventFilter
 from service.tasktypes import TaskTypeName
 from streams.sse import event_stream, has_news, task_stream
@@ -55,6 +62,7 @@ def resume_point(query: int | None, header: str | None) -> tuple[int | None, boo
 async def events(
     bus: BusDep,
     settings: SettingsDep,
+    client: ClientDep,
     task_id: TaskIdFilter = None,
     task_type: TaskTypeName | None = None,
     status: StatusList = None,
@@ -65,6 +73,7 @@ async def events(
         task_id=task_id,
         task_types=frozenset({task_type} if task_type else ()),
         statuses=statuses_of(status),
+        owner=only_own(client),
     )
     after, lost = resume_point(last_event_id, last_event_id_header)
     return event_stream(
@@ -91,10 +100,11 @@ async def task_events(
     backend: BackendDep,
     bus: BusDep,
     settings: SettingsDep,
+    client: ClientDep,
     last_event_id: LastEventId = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> Response:
-    task = await backend.get(task_id)  # 404 before any stream starts
+    task = await reachable(backend, task_id, client)  # 404 before any stream starts
     after, _ = resume_point(last_event_id, last_event_id_header)
     seen_the_end = (
         after is not None

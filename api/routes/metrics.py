@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from api.dependencies import get_client
 from api.openapi import RETRY_AFTER
 from api.prometheus import Metrics
 from api.routes import lean_router
@@ -23,5 +24,7 @@ router = lean_router()
     summary="Prometheus metrics",
 )
 async def metrics(request: Request) -> Response:
+    if request.app.state.settings.metrics_key_required:
+        await get_client(request)  # a 401 without a valid key
     registry: Metrics = request.app.state.metrics
     return Response(await registry.render(), media_type=CONTENT_TYPE_LATEST)

@@ -12,17 +12,18 @@ from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from api import schemas
-from api.dependencies import BackendDep, BusDep, EngineDep, SettingsDep
+from api.dependencies import BackendDep, BusDep, ClientDep, EngineDep, SettingsDep
 from api.idempotency import HEADER, KEY_PATTERN, IdempotentRequest
 from api.idempotency import SCOPE_KEY as IDEMPOTENT
 from api.negotiation import preferred
 from api.openapi import CREATED, CREATED_OR_REPLAYED, NDJSON_LINE, problems
 from api.routes import lean_router
-from service.backend import TaskQuery
+from service.access import Client
+from service.backend import Backend, TaskQuery
 from service.errors import IdempotencyKeyMismatch, IdempotentTaskGone, TaskNotFound
 from service.events import EventFilter
 from service.idempotency import Idempotency, fingerprint
-from service.model import Task, TaskStatus, task_json
+from service.model import Task, TaskStatus, owner_of, task_json
 from service.tasktypes import SubmissionUnion, TaskTypeName
 from streams.longpoll import wait_for_status_change
 from streams.ndjson import NDJSON, json_array, ndjson_lines, watch
@@ -71,6 +72,20 @@ TaskIdFilter = Annotated[
 ]
 
 
+async def reachable(backend: Backend, task_id: str, client: Client | None) -> Task:
+    """The task, if the client may reach it; another's task is not found, exactly as if it did
+    not exist (a 403 would tell that it does)."""
+    task = await backend.get(task_id)
+    if client is not None and not client.may_reach(owner_of(task)):
+        raise TaskNotFound(task_id)
+    return task
+
+
+def only_own(client: Client | None) -> str | None:
+    """The owner a list or a stream is narrowed to: a non-admin client's own tasks."""
+    return None if client is None or client.admin else client.name
+
+
 def statuses_of(status: str | None) -> frozenset[TaskStatus]:
     return frozenset(map(TaskStatus, status.split(","))) if status else frozenset()
 
@@ -108,15 +123,17 @@ async def submit_task(
     engine: EngineDep,
     backend: BackendDep,
     settings: SettingsDep,
+    client: ClientDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
+    owner = None if client is None else client.name
     keyed: IdempotentRequest | None = request.scope.get(IDEMPOTENT)
     if keyed is None:
-        return task_response(await engine.submit(submission), 202, created=True)
+        return task_response(await engine.submit(submission, owner=owner), 202, created=True)
     digest = fingerprint(submission)
     if keyed.record is None:  # the first request with this key: record it with the task
         idempotency = Idempotency(keyed.scope, digest, settings.idempotency_ttl_s)
-        task = await engine.submit(submission, idempotency=idempotency)
+        task = await engine.submit(submission, owner=owner, idempotency=idempotency)
         return task_response(task, 202, created=True)
     if keyed.record.fingerprint != digest:
         raise IdempotencyKeyMismatch()
@@ -138,6 +155,7 @@ async def get_task(
     backend: BackendDep,
     bus: BusDep,
     settings: SettingsDep,
+    client: ClientDep,
     wait: Annotated[bool, Query(description="wait for a status change")] = False,
     timeout_s: Annotated[
         float | None,
@@ -162,10 +180,9 @@ async def get_task(
                 }
             ]
         )
+    task = await reachable(backend, task_id, client)
     if wait:
         task = await wait_for_status_change(backend, bus, task_id, timeout_s or longest_s)
-    else:
-        task = await backend.get(task_id)
     return task_response(task)
 
 
@@ -192,6 +209,7 @@ async def list_tasks(
     request: Request,
     backend: BackendDep,
     bus: BusDep,
+    client: ClientDep,
     status: StatusList = None,
     task_type: TaskTypeName | None = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
@@ -199,14 +217,17 @@ async def list_tasks(
         bool, Query(alias="watch", description="NDJSON: snapshot, `synced`, then live events")
     ] = False,
 ) -> StreamingResponse:
-    query = TaskQuery(statuses=statuses_of(status), task_type=task_type, limit=limit)
+    owner = only_own(client)
+    query = TaskQuery(statuses=statuses_of(status), task_type=task_type, limit=limit, owner=owner)
 
     def keep(task: Task) -> bool:  # a task's status may move on while the list is sent
         return not query.statuses or task.status in query.statuses
 
     if watch_:
         event_filter = EventFilter(
-            task_types=frozenset({task_type} if task_type else ()), statuses=query.statuses
+            task_types=frozenset({task_type} if task_type else ()),
+            statuses=query.statuses,
+            owner=owner,
         )
         lines = watch(bus, event_filter, lambda: backend.select(query), keep)
         return StreamingResponse(lines, media_type=NDJSON, headers=STREAM_HEADERS)
@@ -222,7 +243,10 @@ async def list_tasks(
     responses=problems(400, 404, 409, 429, 503),
     summary="Cancel a queued or processing task",
 )
-async def cancel_task(task_id: TaskId, engine: EngineDep) -> Response:
+async def cancel_task(
+    task_id: TaskId, engine: EngineDep, backend: BackendDep, client: ClientDep
+) -> Response:
+    await reachable(backend, task_id, client)
     return task_response(await engine.cancel(task_id))
 
 
@@ -233,5 +257,8 @@ async def cancel_task(task_id: TaskId, engine: EngineDep) -> Response:
     responses={202: CREATED, **problems(400, 404, 409, 429, 503)},
     summary="Queue a failed or cancelled task again",
 )
-async def retry_task(task_id: TaskId, engine: EngineDep) -> Response:
+async def retry_task(
+    task_id: TaskId, engine: EngineDep, backend: BackendDep, client: ClientDep
+) -> Response:
+    await reachable(backend, task_id, client)
     return task_response(await engine.retry(task_id), 202, created=True)

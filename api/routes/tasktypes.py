@@ -6,6 +6,7 @@ import orjson
 from fastapi.responses import Response
 
 from api import schemas
+from api.dependencies import ClientDep
 from api.routes import lean_router
 from service.tasktypes import TASK_TYPES
 
@@ -25,5 +26,5 @@ TASK_TYPE_LIST = orjson.dumps(
 
 
 @router.get("/task-types", response_model=list[schemas.TaskType], summary="The task types")
-async def list_task_types() -> Response:
+async def list_task_types(client: ClientDep) -> Response:
     return Response(TASK_TYPE_LIST, media_type="application/json")

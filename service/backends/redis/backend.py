@@ -45,7 +45,7 @@ from service.errors import (
 )
 from service.events import EventBus, HistoryPage
 from service.idempotency import Idempotency, IdempotencyRecord
-from service.model import Task, TaskError, TaskStatus
+from service.model import Task, TaskError, TaskStatus, owner_of
 
 logger = logging.getLogger("taskwire.redis")
 
@@ -298,7 +298,14 @@ class RedisBackend:
         while more and left > 0:
             wanted = int(min(left, PAGE))
             cursor, more_flag, as_of, *found = await self._transition(
-                "select", "tasks", cursor, PAGE * 4, wanted, statuses, query.task_type or ""
+                "select",
+                "tasks",
+                cursor,
+                PAGE * 4,
+                wanted,
+                statuses,
+                query.task_type or "",
+                query.owner or "",
             )
             more = bool(int(more_flag))
             left -= len(found)
@@ -334,6 +341,7 @@ class RedisBackend:
             self._max_queue,
             self._max_tasks,
             *record,
+            owner_of(task) or "",
         )
         match outcome:
             case b"queue_full":

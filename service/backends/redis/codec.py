@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from service.events import Event
-from service.model import Task, TaskError, TaskStatus
+from service.model import OwnedTask, Task, TaskError, TaskStatus
 
 
 def fragment(value: Any) -> bytes:
@@ -23,7 +23,11 @@ def fragment(value: Any) -> bytes:
 def decode_task(data: bytes) -> Task:
     fields = orjson.loads(data)
     error = fields["error"]
-    return Task(
+    owned = "owner" in fields
+    kind = OwnedTask if owned else Task
+    extra = {"owner": fields["owner"]} if owned else {}
+    return kind(
+        **extra,
         task_id=fields["task_id"],
         task_type=fields["task_type"],
         status=TaskStatus(fields["status"]),
@@ -58,6 +62,7 @@ class Entry:
                 fields[b"y"].decode(),
                 TaskStatus(fields[b"s"].decode()),
                 fields[b"d"],
+                fields.get(b"o", b"").decode() or None,
             )
 
 

@@ -524,7 +524,7 @@ async def test_an_unexpected_error_is_500_logged_with_the_request_id_never_shown
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    def explode(*args: object) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
         raise KeyError("secret internals")
 
     monkeypatch.setattr(engine_of(app), "submit", explode)

@@ -12,7 +12,7 @@ if status == 'queued' then
 end
 if status == 'processing' then
   redis.call('HSET', key, 'cancel', '1')
-  record('cancel', id, redis.call('HGET', key, 'task_type'), status, '')
+  record('cancel', id, redis.call('HGET', key, 'task_type'), status, '', '')
   return {'running', redis.call('HGET', key, 'json')}
 end
 return {'finished', status}

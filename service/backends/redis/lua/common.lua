@@ -17,7 +17,7 @@ local NOW_US = tonumber(ARGV[2])
 local HISTORY = ARGV[3]
 
 local FIELDS = {'task_id', 'task_type', 'status', 'priority', 'parameters', 'progress',
-  'eta_s', 'result', 'error', 'attempt', 'created_at', 'started_at', 'finished_at'}
+  'eta_s', 'result', 'error', 'attempt', 'created_at', 'started_at', 'finished_at', 'owner'}
 local RANK = {high = 0, normal = 1, low = 2}
 local TWO_40 = 1099511627776
 
@@ -32,21 +32,23 @@ local function assemble(key)
     .. '","priority":"' .. f[4] .. '","parameters":' .. f[5] .. ',"progress":' .. f[6]
     .. ',"eta_s":' .. f[7] .. ',"result":' .. f[8] .. ',"error":' .. f[9]
     .. ',"attempt":' .. f[10] .. ',"created_at":' .. f[11] .. ',"started_at":' .. f[12]
-    .. ',"finished_at":' .. f[13] .. '}'
+    .. ',"finished_at":' .. f[13]
+  if f[14] then json = json .. ',"owner":"' .. f[14] .. '"' end  -- API keys on: the key's name
+  json = json .. '}'
   redis.call('HSET', key, 'json', json)
   return json
 end
 
 -- Records one event; returns its id. Ids are consecutive integers, starting at the clock in
 -- microseconds the first time (so they keep increasing if the counter is ever lost).
-local function record(name, id, task_type, status, data)
+local function record(name, id, task_type, status, data, owner)
   local eid = redis.call('INCR', P .. 'eid')
   if eid == 1 then
     eid = NOW_US
     redis.call('SET', P .. 'eid', int(eid))
   end
   redis.call('XADD', P .. 'events', 'MAXLEN', '~', HISTORY, int(eid) .. '-0',
-    'n', name, 't', id, 'y', task_type, 's', status, 'd', data)
+    'n', name, 't', id, 'y', task_type, 's', status, 'd', data, 'o', owner or '')
   return eid
 end
 
@@ -62,8 +64,8 @@ local function move(id, status, changes, name)
     redis.call('HINCRBY', P .. 'counts', status, 1)
   end
   local json = assemble(key)
-  local eid = record(name or ('task.' .. status), id, redis.call('HGET', key, 'task_type'),
-    status, json)
+  local about = redis.call('HMGET', key, 'task_type', 'owner')
+  local eid = record(name or ('task.' .. status), id, about[1], status, json, about[2])
   redis.call('HSET', key, 'v', int(eid))
   return json
 end
@@ -76,12 +78,12 @@ end
 -- Removes a finished task for good, with its task.expired event.
 local function remove(id)
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'status', 'task_type', 'json')
+  local f = redis.call('HMGET', key, 'status', 'task_type', 'json', 'owner')
   redis.call('DEL', key)
   redis.call('ZREM', P .. 'tasks', id)
   redis.call('ZREM', P .. 'finished', id)
   redis.call('HINCRBY', P .. 'counts', f[1], -1)
-  record('task.expired', id, f[2], f[1], f[3])
+  record('task.expired', id, f[2], f[1], f[3], f[4])
 end
 
 -- Whole seconds until the running task with the least left should end (at least 1).
