@@ -42,7 +42,7 @@ from api.logs import configure_logging
 from api.openapi import problem_openapi
 from api.problems import classify
 from api.prometheus import Metrics
-from api.routes import events, health, metrics, tasks, tasktypes
+from api.routes import events, health, metrics, stats, tasks, tasktypes
 from api.shutdown import exit_signal
 from api.ui import DEFAULT_DIST, ui_routes
 from middleware.accesslog import AccessLogMiddleware
@@ -63,7 +63,7 @@ from service.clock import Clock
 from service.engine import Engine
 from service.settings import Settings, load_settings
 
-UNCOUNTED_PATHS = ("/healthz", "/metrics", "/task-types", "/docs", "/openapi.json", "/")
+UNCOUNTED_PATHS = ("/healthz", "/metrics", "/stats", "/task-types", "/docs", "/openapi.json", "/")
 UNCOUNTED_PREFIXES = ("/assets/", "/docs/")
 EXPOSED_HEADERS = ("Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID")
 ALWAYS = {"X-Content-Type-Options": "nosniff"}
@@ -72,7 +72,14 @@ TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
 """What a boolean query parameter accepts as true (as pydantic does)."""
 SHUTDOWN_GRACE_S = 0.5
 """On shutdown, how long answers still being sent get before their connections are cut."""
-ROUTERS = (tasks.router, events.router, tasktypes.router, health.router, metrics.router)
+ROUTERS = (
+    tasks.router,
+    events.router,
+    tasktypes.router,
+    health.router,
+    stats.router,
+    metrics.router,
+)
 
 _DEFAULT_HANDLERS: dict[Any, Callable[..., Any]] = {
     HTTPException: http_exception_handler,

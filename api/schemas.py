@@ -90,3 +90,39 @@ class WatchLine(BaseModel):
     type: str = Field(examples=["snapshot", "synced", "task.completed"])
     id: int | None = Field(None, description="the event id (event lines)")
     task: Task | None = Field(None, description="the task (snapshot and event lines)")
+
+
+class RunTimes(BaseModel):
+    count: int = Field(ge=0, description="tasks of the type that ended in the interval")
+    p50: float | None = Field(description="median run time, seconds (a bucket's upper bound)")
+    p95: float | None = Field(description="95th percentile run time, seconds")
+
+
+class Finished(BaseModel):
+    completed: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cancelled: int = Field(ge=0)
+
+
+class StatsInterval(BaseModel):
+    start: datetime
+    finished: Finished = Field(description="tasks that ended in the interval, by outcome")
+    queued: int | None = Field(description="tasks waiting at the interval's end (sampled)")
+    processing: int | None = Field(description="tasks processing at the interval's end")
+    run_time_s: dict[str, RunTimes] = Field(description="by task type (completed and failed)")
+
+
+class StatusCounts(BaseModel):
+    queued: int
+    processing: int
+    completed: int
+    failed: int
+    cancelled: int
+
+
+class Stats(BaseModel):
+    """The whole service's figures: counts now, and the last 15 minutes, oldest first."""
+
+    interval_s: int
+    counts: StatusCounts
+    intervals: list[StatsInterval]

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from service.events import EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Task, TaskError, TaskStatus, owner_of
+from service.stats import Interval
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,15 @@ class Backend(Protocol):
     async def abandon_idempotent(self, scope: str) -> None:
         """Forget a key that is still in flight: its request was refused, and may be sent
         again with it."""
+
+    # The last 15 minutes (``service/stats.py``)
+
+    async def sample(self) -> None:
+        """Note the queue depth and the tasks processing in the current interval (each
+        finish and cancel is noted by its transition)."""
+
+    async def stats(self) -> list[Interval]:
+        """The last 15 minutes, interval by interval, oldest first."""
 
     # Limits
 

@@ -6,12 +6,14 @@ import asyncio
 import logging
 
 from service.backend import Backend
+from service.errors import BackendUnavailable
 
 logger = logging.getLogger("taskwire.cleanup")
 
 
 class Cleanup:
-    """A timer that asks the backend to sweep: expire old finished tasks, recover lost claims.
+    """A timer that asks the backend to sweep (expire old finished tasks, recover lost claims)
+    and to note the queue depth for ``/stats``.
 
     Args:
         ttl_s: how long a finished task stays readable.
@@ -29,4 +31,8 @@ class Cleanup:
     async def run(self) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
-            await self.sweep()
+            try:
+                await self.sweep()
+                await self._backend.sample()  # the queue and the workers, for /stats
+            except BackendUnavailable as exc:
+                logger.warning("cleanup skipped: %s", exc)

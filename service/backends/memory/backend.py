@@ -26,6 +26,7 @@ from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict
 from service.events import EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import RETRYABLE, Task, TaskError, TaskStatus
+from service.stats import WINDOW_S, Interval, history, interval_of
 
 SWEEP_BATCH = 100
 """Tasks expired, and their events delivered, between two turns of the event loop."""
@@ -78,6 +79,7 @@ class MemoryBackend:
         self._tokens = map(str, itertools.count(1))
         self._stop: Callable[[str], object] = lambda task_id: None
         self._idempotency = IdempotencyRecords(max(10 * max_tasks, 100_000), clock)
+        self._intervals: dict[int, Interval] = {}
 
     async def start(self) -> None:
         return None
@@ -161,6 +163,7 @@ class MemoryBackend:
                 raise ValueError(f"a claim cannot end as {status} (error={error!r})")
         del self._claims[task.task_id]
         self._store.moved(task, TaskStatus.PROCESSING)
+        self._note_finish(task)
         self._publish(task)
         return task
 
@@ -178,6 +181,7 @@ class MemoryBackend:
                 self._queue.discard(task)
                 task.cancel(self._now())
                 self._store.moved(task, TaskStatus.QUEUED)
+                self._note_finish(task)
                 self._publish(task)
                 return Cancelling(task, running=False)
             case TaskStatus.PROCESSING:
@@ -216,8 +220,33 @@ class MemoryBackend:
             await asyncio.sleep(0)
         return removed
 
+    async def sample(self) -> None:
+        interval = self._interval()
+        interval.queued = self._store.counts[TaskStatus.QUEUED]
+        interval.processing = self._store.counts[TaskStatus.PROCESSING]
+
+    async def stats(self) -> list[Interval]:
+        return history(self._intervals, self._clock())
+
     def rate_counter(self, *, limit: int, window_s: int) -> SlidingWindowCounter:
         return SlidingWindowCounter(limit=limit, window_s=window_s, clock=self._monotonic)
+
+    def _interval(self) -> Interval:
+        start = interval_of(self._clock())
+        interval = self._intervals.get(start)
+        if interval is None:
+            interval = self._intervals[start] = Interval(start)
+            horizon = start - WINDOW_S
+            for old in [s for s in self._intervals if s <= horizon]:
+                del self._intervals[old]
+        return interval
+
+    def _note_finish(self, task: Task) -> None:
+        started, ended = task.started_at, task.finished_at
+        run_time_s = None
+        if started and ended and task.status is not TaskStatus.CANCELLED:
+            run_time_s = (ended - started).total_seconds()
+        self._interval().record_finish(task.task_type, task.status.value, run_time_s)
 
     def _check(self, claim: Claim) -> None:
         if self._claims.get(claim.task.task_id) is not claim:

@@ -46,6 +46,15 @@ from service.errors import (
 from service.events import EventBus, HistoryPage
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Task, TaskError, TaskStatus, owner_of
+from service.stats import (
+    INTERVAL_S,
+    RUN_TIME_BOUNDS_S,
+    WINDOW_S,
+    Interval,
+    history,
+    interval_of,
+    run_time_bucket,
+)
 
 logger = logging.getLogger("taskwire.redis")
 
@@ -114,6 +123,26 @@ class StreamHistory:
         through = page[-1].id if page else event_id
         events = [entry.event for entry in page if entry.event is not None]
         return HistoryPage(events, through, more=through < last_id)
+
+
+def _interval(start: int, fields: dict[bytes, bytes]) -> Interval:
+    """An interval as Redis keeps it: ``f:<outcome>``, ``q``, ``p``, ``h:<type>:<bucket>``."""
+    interval = Interval(start)
+    buckets = len(RUN_TIME_BOUNDS_S) + 1
+    for name, value in fields.items():
+        kind, _, rest = name.decode().partition(":")
+        match kind:
+            case "f":
+                interval.finished[rest] = int(value)
+            case "q":
+                interval.queued = int(value)
+            case "p":
+                interval.processing = int(value)
+            case "h":
+                task_type, _, bucket = rest.rpartition(":")
+                counts = interval.run_times.setdefault(task_type, [0] * buckets)
+                counts[int(bucket)] += int(value)
+    return interval
 
 
 def _stop_if_cancelled() -> None:
@@ -230,6 +259,7 @@ class RedisBackend:
         }
         self.ratelimit_script = self._redis.register_script(_script("ratelimit"))
         self._idempotent_begin = self._redis.register_script(_script("idempotent_begin"))
+        self._sample = self._redis.register_script(_script("sample"))
         self._idempotent_abandon = self._redis.register_script(_script("idempotent_abandon"))
         self.bus = EventBus(
             StreamHistory(self),
@@ -400,6 +430,8 @@ class RedisBackend:
             fragment(error),
             fragment(utc(now)),
             int(now * 1000),
+            self._stats_key(now),
+            self._run_time_field(claim.task, status, now),
         )
         if answer[0] == b"lost":
             raise LeaseLost(task_id)
@@ -415,6 +447,7 @@ class RedisBackend:
             claim.token,
             fragment(utc(now)),
             int(now * 1000),
+            self._stats_key(now),
         )
         if answer[0] == b"lost":
             raise LeaseLost(task_id)
@@ -429,7 +462,12 @@ class RedisBackend:
     async def cancel(self, task_id: str) -> Cancelling:
         now = self._clock()
         outcome, *rest = await self._transition(
-            "cancel", f"task:{task_id}", task_id, fragment(utc(now)), int(now * 1000)
+            "cancel",
+            f"task:{task_id}",
+            task_id,
+            fragment(utc(now)),
+            int(now * 1000),
+            self._stats_key(now),
         )
         match outcome:
             case b"missing":
@@ -469,6 +507,7 @@ class RedisBackend:
             int(now * 1000),
             EXPIRE_BATCH,
             self._reaper_every_ms,
+            self._stats_key(now),
         )
         before_ms = int((now - ttl_s) * 1000)
         removed = 0
@@ -491,6 +530,29 @@ class RedisBackend:
 
     async def abandon_idempotent(self, scope: str) -> None:
         await self.call(self._idempotent_abandon, [self.key(f"idem:{scope}")], [])
+
+    async def sample(self) -> None:
+        ttl_s = WINDOW_S + INTERVAL_S
+        keys = [self._stats_key(self._clock())]
+        await self.call(self._sample, keys, [self.key("counts"), ttl_s])
+
+    async def stats(self) -> list[Interval]:
+        starts = [interval.start for interval in history({}, self._clock())]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start in starts:
+                pipe.hgetall(self.key(f"stats:{start}"))
+            found = await self.execute(pipe)
+        return [_interval(start, fields) for start, fields in zip(starts, found, strict=True)]
+
+    def _stats_key(self, now_s: float) -> str:
+        return self.key(f"stats:{interval_of(now_s)}")
+
+    @staticmethod
+    def _run_time_field(task: Task, status: TaskStatus, now_s: float) -> str:
+        if status is TaskStatus.CANCELLED or task.started_at is None:
+            return ""
+        run_time_s = now_s - task.started_at.timestamp()
+        return f"h:{task.task_type}:{run_time_bucket(run_time_s)}"
 
     def rate_counter(self, *, limit: int, window_s: int) -> RedisCounter:
         return RedisCounter(self, limit=limit, window_s=window_s, clock=self._rate_clock)

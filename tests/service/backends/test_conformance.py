@@ -19,6 +19,7 @@ from service.backend import Backend, Claim, TaskQuery
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
 from service.events import Event, EventFilter
 from service.idempotency import Idempotency, IdempotencyRecord
+from service.stats import INTERVAL_S, INTERVALS, interval_of
 from service.model import Priority, Task, TaskError, TaskStatus
 from tests.service.backends.conftest import MakeBackend
 from tests.support import FAILSAFE_S, FakeClock, Recorder, recording
@@ -541,3 +542,48 @@ async def test_a_refused_submit_records_no_key(make_backend: MakeBackend) -> Non
         with pytest.raises(QueueFull):
             await backend.submit(new_task(), planned_s=1.0, idempotency=Idempotency("a/k", "d", 60))
         assert await backend.begin_idempotent("a/k", 60) == IdempotencyRecord(True)
+
+
+# The last 15 minutes
+
+
+async def test_stats_note_each_end_in_its_interval_with_run_times_by_type(
+    backend: Backend, clock: FakeClock
+) -> None:
+    await submit(backend)
+    claimed = await claim(backend)
+    clock.advance(3.0)  # it runs 3 s
+    await backend.finish(claimed, COMPLETED, result=1)
+    cancelled = await submit(backend)
+    await backend.cancel(cancelled.task_id)
+    failed = await finished_as(backend, FAILED)  # 0 s
+    intervals = await backend.stats()
+    assert len(intervals) == INTERVALS
+    assert [i.start for i in intervals] == sorted(i.start for i in intervals)
+    now = intervals[-1]
+    assert now.start == interval_of(clock())
+    assert now.finished == {"completed": 1, "failed": 1, "cancelled": 1}
+    times = now.run_times[failed.task_type]
+    assert sum(times) == 2  # the completed and the failed run, not the cancel
+    assert now.as_json()["run_time_s"]["compute_sum"]["p95"] == pytest.approx(3.0, rel=0.5)
+    assert all(not i.finished["completed"] for i in intervals[:-1])
+
+
+async def test_stats_sample_the_queue_and_the_workers(backend: Backend, clock: FakeClock) -> None:
+    await submit(backend)
+    await submit(backend)
+    await claim(backend)
+    await backend.sample()
+    first = (await backend.stats())[-1]
+    assert (first.queued, first.processing) == (1, 1)
+    clock.advance(INTERVAL_S)
+    later = await backend.stats()
+    assert (later[-2].queued, later[-1].queued) == (1, None)  # the next interval: no sample yet
+
+
+async def test_stats_hold_the_last_fifteen_minutes(backend: Backend, clock: FakeClock) -> None:
+    await finished_as(backend, COMPLETED)
+    clock.advance(INTERVAL_S * (INTERVALS - 1))
+    assert (await backend.stats())[0].finished["completed"] == 1  # the oldest still held
+    clock.advance(INTERVAL_S)
+    assert all(not i.finished["completed"] for i in await backend.stats())

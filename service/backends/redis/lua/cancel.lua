@@ -1,5 +1,6 @@
 -- Cancel: a queued task is cancelled at once; a processing one is marked, and its holder told
--- through a 'cancel' entry in the event stream. ARGV[4..]: id, finished_at, finished_ms.
+-- through a 'cancel' entry in the event stream. ARGV[4..]: id, finished_at, finished_ms, the
+-- interval's stats key.
 -- Returns {'cancelled', json} | {'running', json} | {'finished', status} | {'missing'}.
 local id = ARGV[4]
 local key = task_key(id)
@@ -8,6 +9,7 @@ if not status then return {'missing'} end
 if status == 'queued' then
   redis.call('ZREM', P .. 'queue', id)
   redis.call('ZADD', P .. 'finished', ARGV[6], id)
+  note_finish(ARGV[7], 'cancelled', '')
   return {'cancelled', move(id, 'cancelled', {'finished_at', ARGV[5]})}
 end
 if status == 'processing' then

@@ -100,3 +100,14 @@ local function server_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
+
+-- Notes a task's end in the interval's stats (service/stats.py): by outcome, and its run
+-- time's histogram bucket (a field, or '' for none).
+local STATS_TTL_S = 15 * 60 + 15
+
+local function note_finish(stats_key, outcome, run_time_field)
+  if stats_key == '' then return end
+  redis.call('HINCRBY', stats_key, 'f:' .. outcome, 1)
+  if run_time_field ~= '' then redis.call('HINCRBY', stats_key, run_time_field, 1) end
+  redis.call('EXPIRE', stats_key, STATS_TTL_S)
+end

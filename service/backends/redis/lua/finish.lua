@@ -1,5 +1,6 @@
 -- Finish a claimed task, by the claim's holder only. ARGV[4..]: id, token, status
--- (completed, failed or cancelled), result, error, finished_at (JSON fragments), finished_ms.
+-- (completed, failed or cancelled), result, error, finished_at (JSON fragments), finished_ms,
+-- the interval's stats key and the run time's histogram field ('' for none).
 -- Returns {'ok', json} or {'lost'}.
 local id, status = ARGV[4], ARGV[6]
 local key = task_key(id)
@@ -18,4 +19,5 @@ end
 redis.call('HDEL', key, 'token', 'cancel')
 redis.call('ZREM', P .. 'processing', id)
 redis.call('ZADD', P .. 'finished', ARGV[10], id)
+note_finish(ARGV[11], status, ARGV[12])
 return {'ok', move(id, status, changes)}

@@ -1,7 +1,7 @@
 -- Recover tasks whose lease ran out (their worker died or stalled): back to the queue as the
 -- next attempt, or failed with WorkerLostError the second time, or cancelled if a cancel was
 -- asked for. One process at a time: a guard key lets one run per interval.
--- ARGV[4..]: finished_at, finished_ms, batch, guard_ms (0: no guard).
+-- ARGV[4..]: finished_at, finished_ms, batch, guard_ms (0: no guard), the interval's stats key.
 -- Returns how many, or -1 if another process ran it within guard_ms.
 if tonumber(ARGV[7]) > 0 and not redis.call('SET', P .. 'reaper', '1', 'NX', 'PX', ARGV[7]) then
   return -1
@@ -17,9 +17,11 @@ for _, id in ipairs(ids) do
   redis.call('HSET', key, 'lost', int(lost))
   if f[1] then
     redis.call('ZADD', P .. 'finished', ARGV[5], id)
+    note_finish(ARGV[8], 'cancelled', '')
     move(id, 'cancelled', {'finished_at', ARGV[4], 'eta_s', 'null'})
   elseif lost >= 2 then
     redis.call('ZADD', P .. 'finished', ARGV[5], id)
+    note_finish(ARGV[8], 'failed', '')
     move(id, 'failed', {'finished_at', ARGV[4], 'eta_s', 'null', 'error',
       '{"type":"WorkerLostError","message":"the worker running it was lost twice"}'})
   else

@@ -1,5 +1,6 @@
 -- Release a claim whose worker is stopping: the task goes back to the queue as its next
--- attempt, by the claim's holder only. ARGV[4..]: id, token.
+-- attempt, by the claim's holder only. ARGV[4..]: id, token, finished_at, finished_ms, the
+-- interval's stats key.
 -- Returns {'ok', json} or {'lost'}.
 local id = ARGV[4]
 local key = task_key(id)
@@ -10,6 +11,7 @@ redis.call('ZREM', P .. 'processing', id)
 if f[5] then  -- a cancel was asked for: it ends here instead
   redis.call('HDEL', key, 'cancel')
   redis.call('ZADD', P .. 'finished', ARGV[7], id)
+  note_finish(ARGV[8], 'cancelled', '')
   return {'ok', move(id, 'cancelled', {'finished_at', ARGV[6], 'eta_s', 'null'})}
 end
 enqueue(id, f[4])
