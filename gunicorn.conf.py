@@ -8,8 +8,26 @@ backend, ``TASKWIRE_BACKEND=redis://…``); and ``FORWARDED_ALLOW_IPS``: the pro
 """
 
 import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
 
 from service.settings import load_settings
+
+# Metrics of every worker in one scrape (api/prometheus.py): they write to files in a
+# directory of this process group, fresh at each start, which each scrape adds up. Set before
+# any worker imports prometheus_client, which reads it then.
+_metrics_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _metrics_dir:  # the operator's own: emptied, as the figures of a past run would mislead
+    for stale in Path(_metrics_dir).glob("*.db"):
+        stale.unlink()
+else:
+    _metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="taskwire-metrics-"
+    )
+os.environ.setdefault("TASKWIRE_METRICS_GROUP", uuid.uuid4().hex)
 
 # Settings are checked here, in the master, before any worker starts: a worker that exits on a
 # bad TASKWIRE_* value is only restarted by the master, again and again, instead of stopping.
@@ -44,3 +62,15 @@ keepalive = 5
 
 # Taskwire writes its own access log, one line per request with its request id.
 accesslog = None
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker's gauges stop counting once it is gone (its counters still add up)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _metrics_dir and Path(_metrics_dir).name.startswith("taskwire-metrics-"):
+        shutil.rmtree(_metrics_dir, ignore_errors=True)

@@ -50,6 +50,7 @@ from middleware.bodylimit import BodyLimitMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.headers import StaticHeadersMiddleware
+from middleware.metrics import RequestMetricsMiddleware
 from middleware.ratelimit import RateCounter, RateLimitMiddleware, by_address
 from middleware.requestid import RequestIdMiddleware
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
@@ -161,6 +162,7 @@ def create_app(
     configure_logging(settings.log_level)
     keys = settings.api_keys()
     backend = backend or open_backend(settings, clock=clock, monotonic=monotonic)
+    metrics = Metrics(backend)
     engine = Engine(
         backend,
         concurrency=settings.concurrency,
@@ -169,6 +171,7 @@ def create_app(
         clock=clock,
         monotonic=monotonic,
         rng=rng,
+        on_ended=metrics.observe_task,
     )
     cleanup = Cleanup(
         backend, ttl_s=settings.result_ttl_s, interval_s=min(1.0, settings.result_ttl_s)
@@ -201,6 +204,7 @@ def create_app(
             async with AsyncExitStack() as stack:
                 stack.enter_context(exit_signal(stopping))
                 await stack.enter_async_context(background(cleanup.run()))
+                await stack.enter_async_context(background(metrics.run(backend.bus)))
                 yield
         finally:
             stopping.set()
@@ -211,7 +215,7 @@ def create_app(
         version="0.1.0",
         summary="A rate-limited asynchronous task manager.",
         lifespan=lifespan,
-        middleware=_middleware(settings, backend, keys, counter, responses),
+        middleware=_middleware(settings, backend, keys, counter, responses, metrics),
         docs_url=None,  # /docs is api/docs.py's: Swagger UI from this service's own files
         redoc_url=None,
         # /tasks/ is not /tasks: a redirect would take its Location from the Host header.
@@ -225,7 +229,7 @@ def create_app(
     app.state.backend = backend
     app.state.engine = engine
     app.state.cleanup = cleanup
-    app.state.metrics = Metrics(backend, engine)
+    app.state.metrics = metrics
     # Added as they are, not by include_router: FastAPI rebuilds included routes into
     # contexts with handlers of its own, which would bypass LeanRoute's. And first: the
     # router tries routes in order, and the API is hotter than /docs and /openapi.json.
@@ -251,12 +255,14 @@ def _middleware(
     keys: ApiKeys | None,
     counter: RateCounter | None,
     responses: OpenResponses,
+    metrics: Metrics,
 ) -> list[Middleware]:
     stack = [
         Middleware(
             SlowClientMiddleware, send_timeout_s=settings.send_timeout_s, responses=responses
         ),
         Middleware(RequestIdMiddleware),
+        Middleware(RequestMetricsMiddleware, observe=metrics.observe_request),
         Middleware(AccessLogMiddleware, secret_params=[ACCESS_TOKEN]),
         Middleware(StaticHeadersMiddleware, headers=ALWAYS),
         Middleware(RefuseWebSocketMiddleware),
@@ -282,6 +288,7 @@ def _middleware(
                 exempt_paths=UNCOUNTED_PATHS,
                 exempt_prefixes=UNCOUNTED_PREFIXES,
                 key_of=counted_as,
+                on_refused=metrics.refused.inc,
             )
         )
     stack.append(

@@ -1,70 +1,195 @@
-"""Metrics: Prometheus gauges and counters, read from the backend, bus and engine when scraped.
+"""Metrics, in Prometheus's text format at ``/metrics``.
 
-Nothing is counted on the request path: a scrape asks for the current counts (O(1) in the
-number of tasks held), and the engine's outcome counter for the totals.
+Two kinds of figure, exported two ways:
+
+- **What this process does** (requests it answered, tasks it ran, streams it holds open,
+  requests it refused): Prometheus metrics of its own. Under gunicorn with several workers they
+  live in files under ``PROMETHEUS_MULTIPROC_DIR`` (``gunicorn.conf.py`` sets it up, fresh at
+  each start), and a scrape of any worker adds up every worker's: one coherent set of figures
+  per process group; across hosts, Prometheus adds the groups' up.
+- **What the service holds** (tasks by status, queue depth, tasks processing, events recorded):
+  read from the backend when scraped, O(1) in the tasks held, and exported by one process group
+  of the whole service only: the one that holds the ``metrics`` role in the backend (with
+  memory, the one process). The others leave them out, so adding up every target counts them
+  once.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import uuid
 from collections.abc import Iterator, Mapping
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from service.backend import Backend
-from service.engine import Engine
-from service.model import TaskStatus
+from service.errors import BackendUnavailable
+from service.events import EventBus
+from service.model import Task, TaskStatus
+
+logger = logging.getLogger("taskwire.metrics")
+
+REQUEST_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
+"""Request durations, from half a millisecond (a GET answered from memory) to seconds."""
+RUN_BUCKETS_S = (0.1, 0.5, 1, 2.5, 5, 7.5, 10, 15, 20, 30, 45, 60, 120, 300)
+"""Task run times: the simulated work takes 5 to 30 s times TASKWIRE_WORK_SCALE."""
+QUEUED_BUCKETS_S = (0.005, 0.05, 0.25, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+"""Time spent waiting in the queue: nothing on an idle service, minutes on a busy one."""
+GROUP = "TASKWIRE_METRICS_GROUP"
+"""Names this process's group (gunicorn.conf.py gives all its workers the same one)."""
+ROLE_TTL_S = 15.0
+SYNC_S = 1.0
 
 
-class TaskwireCollector(Collector):
-    def __init__(self, backend: Backend, engine: Engine) -> None:
-        self._backend = backend
-        self._engine = engine
-        self._counts: Mapping[TaskStatus, int] = {}
-
-    async def refresh(self) -> None:
-        """Read what lives in the backend (an await, which ``collect`` cannot make)."""
-        self._counts = await self._backend.counts()
-
-    def collect(self) -> Iterator[Metric]:
-        counts = self._counts
-        held = GaugeMetricFamily("taskwire_tasks", "Tasks held", labels=["status"])
-        for status in TaskStatus:
-            held.add_metric([status.value], counts.get(status, 0))
-        yield held
-        yield GaugeMetricFamily(
-            "taskwire_queue_depth", "Tasks waiting", value=counts.get(TaskStatus.QUEUED, 0)
-        )
-        yield GaugeMetricFamily(
-            "taskwire_running", "Tasks processing in this process", value=self._engine.pool.running
-        )
-        finished = CounterMetricFamily(
-            "taskwire_tasks_finished", "Tasks that ended", labels=["task_type", "status"]
-        )
-        for (task_type, outcome), count in sorted(self._engine.outcomes.items()):
-            finished.add_metric([task_type, outcome], count)
-        yield finished
-        bus = self._backend.bus
-        yield GaugeMetricFamily(
-            "taskwire_subscribers", "Open event subscriptions", value=bus.subscriber_count
-        )
-        yield CounterMetricFamily(
-            "taskwire_events_published", "Events delivered to this process", bus.delivered
-        )
-        yield CounterMetricFamily(
-            "taskwire_subscribers_dropped", "Subscribers dropped for falling behind", bus.dropped
-        )
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if status else "none"
 
 
 class Metrics:
-    """The registry ``/metrics`` renders."""
+    """The metrics of one app, and the registry ``/metrics`` renders.
 
-    def __init__(self, backend: Backend, engine: Engine) -> None:
+    Args:
+        backend: for the service's figures, and the role that decides who exports them.
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        self._group = os.environ.get(GROUP) or uuid.uuid4().hex
+        self.exporting = False
         self.registry = CollectorRegistry(auto_describe=True)
-        self._collector = TaskwireCollector(backend, engine)
-        self.registry.register(self._collector)
+        own = self.registry
+        self.requests = Histogram(
+            "taskwire_http_request_duration_seconds",
+            "HTTP requests by route template, method and status class (streams: until they end)",
+            ["route", "method", "status"],
+            buckets=REQUEST_BUCKETS_S,
+            registry=own,
+        )
+        self.run_time = Histogram(
+            "taskwire_task_run_seconds",
+            "Run time of the tasks this process ran, by type and outcome",
+            ["task_type", "outcome"],
+            buckets=RUN_BUCKETS_S,
+            registry=own,
+        )
+        self.queued_time = Histogram(
+            "taskwire_task_queued_seconds",
+            "Time a task waited in the queue before its first run, by priority",
+            ["priority"],
+            buckets=QUEUED_BUCKETS_S,
+            registry=own,
+        )
+        self.ended = Counter(
+            "taskwire_tasks_finished",
+            "Tasks this process ended, by type and status",
+            ["task_type", "status"],
+            registry=own,
+        )
+        self.refused = Counter(
+            "taskwire_ratelimit_refused", "Requests refused by the rate limiter", registry=own
+        )
+        self.replays = Counter(
+            "taskwire_idempotent_replays",
+            "Submits answered again for a reused Idempotency-Key",
+            registry=own,
+        )
+        self.dropped = Counter(
+            "taskwire_subscribers_dropped",
+            "Subscribers dropped for falling behind",
+            registry=own,
+        )
+        self.open_streams = Gauge(
+            "taskwire_open_streams",
+            "Streams open now, by kind (sse, watch, longpoll)",
+            ["kind"],
+            multiprocess_mode="livesum",
+            registry=own,
+        )
+        self._service = ServiceCollector(backend)
+        if self._multiprocess:
+            self.scraped = CollectorRegistry(auto_describe=True)
+            MultiProcessCollector(self.scraped)  # type: ignore[no-untyped-call]
+        else:
+            self.scraped = own
+        self.scraped.register(self._service)
+        self._dropped_seen = 0
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.requests.labels(route, method, status_class(status)).observe(seconds)
+
+    def observe_task(self, task: Task) -> None:
+        """A task this process ended: its run time, and how long it waited first."""
+        self.ended.labels(task.task_type, task.status.value).inc()
+        if task.started_at is not None and task.finished_at is not None:
+            run_s = (task.finished_at - task.started_at).total_seconds()
+            self.run_time.labels(task.task_type, task.status.value).observe(run_s)
+            if task.attempt == 1:
+                waited_s = (task.started_at - task.created_at).total_seconds()
+                self.queued_time.labels(task.priority).observe(waited_s)
 
     async def render(self) -> bytes:
-        await self._collector.refresh()
-        return generate_latest(self.registry)
+        await self._seek_role()
+        await self._service.refresh(exporting=self.exporting)
+        return generate_latest(self.scraped)
+
+    async def _seek_role(self) -> None:
+        try:
+            self.exporting = await self._backend.elect("metrics", self._group, ROLE_TTL_S)
+        except BackendUnavailable:
+            self.exporting = False
+
+    async def run(self, bus: EventBus) -> None:
+        """Keep the figures kept elsewhere in step, and hold (or seek) the export role."""
+        while True:
+            self.sync(bus)
+            await self._seek_role()  # held between scrapes, so that it does not wander
+            await asyncio.sleep(SYNC_S)
+
+    def sync(self, bus: EventBus) -> None:
+        """Copy what the bus counts into this process's metrics."""
+        self.dropped.inc(bus.dropped - self._dropped_seen)
+        self._dropped_seen = bus.dropped
+        for kind in ("sse", "watch", "longpoll"):
+            self.open_streams.labels(kind).set(bus.open_by_kind[kind])
+
+
+class ServiceCollector(Collector):
+    """The service's figures, from the backend, when this process group exports them."""
+
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
+        self._counts: Mapping[TaskStatus, int] = {}
+        self._events: Mapping[str, int] = {}
+        self._exporting = False
+
+    async def refresh(self, *, exporting: bool) -> None:
+        self._exporting = exporting
+        if exporting:
+            self._counts = await self._backend.counts()
+            self._events = await self._backend.event_counts()
+
+    def collect(self) -> Iterator[Metric]:
+        if not self._exporting:
+            return
+        held = GaugeMetricFamily("taskwire_tasks", "Tasks held, by status", labels=["status"])
+        for status in TaskStatus:
+            held.add_metric([status.value], self._counts.get(status, 0))
+        yield held
+        yield GaugeMetricFamily(
+            "taskwire_queue_depth", "Tasks waiting", value=self._counts.get(TaskStatus.QUEUED, 0)
+        )
+        yield GaugeMetricFamily(
+            "taskwire_processing",
+            "Tasks processing, across the service",
+            value=self._counts.get(TaskStatus.PROCESSING, 0),
+        )
+        events = CounterMetricFamily("taskwire_events", "Events recorded, by name", labels=["name"])
+        for name, count in sorted(self._events.items()):
+            events.add_metric([name], count)
+        yield events

@@ -55,6 +55,7 @@ class RateLimitMiddleware:
         exempt_prefixes: path prefixes not counted (static files).
         key_of: what a request is counted against, and the policy's name in the headers
             (by default its client address, ``per-ip``).
+        on_refused: told of each request refused (a metric, say).
 
     Notes:
         If the counter fails (its store is unreachable), the request is let through, not
@@ -69,12 +70,14 @@ class RateLimitMiddleware:
         exempt_paths: Collection[str] = (),
         exempt_prefixes: tuple[str, ...] = (),
         key_of: KeyOf = by_address,
+        on_refused: Callable[[], object] | None = None,
     ) -> None:
         self.app = app
         self.counter = counter
         self.exempt_paths = frozenset(exempt_paths)
         self.exempt_prefixes = exempt_prefixes
         self.key_of = key_of
+        self.on_refused = on_refused
         self._policies: dict[str, tuple[bytes, bytes]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,6 +95,8 @@ class RateLimitMiddleware:
         quota = b'"%s";r=%d;t=%d' % (policy.encode(), remaining, reset_s)
         headers = [self._policy(policy), (b"ratelimit", quota)]
         if not allowed:
+            if self.on_refused is not None:
+                self.on_refused()
             who = "this address" if policy == POLICY else "this client"
             refusal = Problem(
                 429,

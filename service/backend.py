@@ -189,6 +189,13 @@ class Backend(Protocol):
     async def stats(self) -> list[Interval]:
         """The last 15 minutes, interval by interval, oldest first."""
 
+    async def event_counts(self) -> Mapping[str, int]:
+        """Events recorded so far, by name, across the whole service."""
+
+    async def elect(self, role: str, holder: str, ttl_s: float) -> bool:
+        """Whether ``holder`` holds ``role`` in the service (taking it if nobody does), for
+        ``ttl_s`` more: one process (or process group) at a time does what the role says."""
+
     # Limits
 
     def rate_counter(self, *, limit: int, window_s: int) -> RateCounter:

@@ -47,6 +47,7 @@ class Engine:
         clock: wall-clock seconds, for the task timestamps.
         monotonic: interval seconds, for progress throttling.
         rng: randomness of the simulated work (seed it in tests).
+        on_ended: told of every task this process ended (for metrics).
     """
 
     def __init__(
@@ -59,8 +60,10 @@ class Engine:
         clock: Clock = time.time,
         monotonic: Clock = time.monotonic,
         rng: random.Random | None = None,
+        on_ended: Callable[[Task], object] | None = None,
     ) -> None:
         self._backend = backend
+        self._on_ended = on_ended
         self.pool = WorkerPool(backend.claim, self._run, concurrency=concurrency)
         backend.on_cancel(self.pool.cancel)
         self._work_scale = work_scale
@@ -108,7 +111,7 @@ class Engine:
         """Cancel a queued or processing task; returns once its status is ``cancelled``."""
         bus = self._backend.bus
         # Subscribed first, so the end of a task that runs elsewhere cannot slip past.
-        async with bus.subscribe(EventFilter(task_id=task_id)) as events:
+        async with bus.subscribe(EventFilter(task_id=task_id), kind="cancel") as events:
             cancelling = await self._backend.cancel(task_id)
             if not cancelling.running:
                 self._count(cancelling.task)
@@ -204,6 +207,8 @@ class Engine:
 
     def _count(self, task: Task) -> None:
         self.outcomes[task.task_type, task.status.value] += 1
+        if self._on_ended is not None:
+            self._on_ended(task)
 
     def _progress_reporter(
         self, claim: Claim, duration_s: float

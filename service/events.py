@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -257,6 +257,8 @@ class EventBus:
         self._closed = False
         self.delivered = 0
         self.dropped = 0
+        self.open_by_kind: Counter[str] = Counter()
+        """Subscriptions open now, by what they serve."""
 
     @property
     def subscriber_count(self) -> int:
@@ -276,9 +278,14 @@ class EventBus:
 
     @asynccontextmanager
     async def subscribe(
-        self, event_filter: EventFilter = EventFilter(), *, after: int | None = None
+        self,
+        event_filter: EventFilter = EventFilter(),
+        *,
+        after: int | None = None,
+        kind: str = "other",
     ) -> AsyncIterator[Subscriber]:
-        """Receive every matching event delivered from now on, or after the event ``after``.
+        """Receive every matching event delivered from now on, or after the event ``after``;
+        ``kind`` says what for (``sse``, ``watch``, ``longpoll``...), for ``open_by_kind``.
 
         The subscriber is registered before the history is read, so an event that arrives
         meanwhile is either in the history or queued live; the id tells the two apart.
@@ -287,6 +294,7 @@ class EventBus:
         task_id = event_filter.task_id
         group = self._everyone if task_id is None else self._by_task.setdefault(task_id, set())
         group.add(subscriber)
+        self.open_by_kind[kind] += 1
         try:
             if self._closed:
                 subscriber.close()
@@ -295,6 +303,7 @@ class EventBus:
             yield subscriber
         finally:
             group.discard(subscriber)
+            self.open_by_kind[kind] -= 1
             if subscriber.overflowed:
                 logger.warning(
                     "dropped a subscriber that fell behind by %d events or %d bytes",

@@ -193,7 +193,7 @@ async def test_gunicorn_runs_several_workers_that_share_the_state(
 async def test_a_killed_process_s_tasks_run_again_elsewhere_and_complete_once(
     service: Cluster, redis_url: str, redis_prefix: str, client: httpx.AsyncClient
 ) -> None:
-    lease = {"TASKWIRE_LEASE": "1", "TASKWIRE_WORK_SCALE": "0.3"}
+    lease = {"TASKWIRE_LEASE": "1", "TASKWIRE_WORK_SCALE": "1"}  # 5 s: still running at the kill
     doomed = service.api(**lease)
     assert doomed.url
     ids = [await submit(client, doomed.url, SLOW) for _ in range(3)]
@@ -320,3 +320,41 @@ async def test_one_idempotency_key_creates_one_task_across_processes(
     assert replay.headers["idempotent-replayed"] == "true"
     assert replay.json()["task_id"] in created
     assert (await client.get(f"{urls[0]}/healthz")).json()["tasks"] == 1
+
+
+def metric(text: str, name: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(name)]
+
+
+async def test_a_scrape_of_any_gunicorn_worker_reports_the_whole_group_once(
+    service: Cluster,
+) -> None:
+    group = service.api("gunicorn", WEB_CONCURRENCY="2")
+    other = service.api(TASKWIRE_WORKERS="false")  # a second process group, API only
+    assert group.url and other.url
+    ids = []
+    for _ in range(12):  # a new connection each time, so both workers take some
+        async with httpx.AsyncClient(base_url=group.url, timeout=FAILSAFE_S) as fresh:
+            ids.append(await submit(fresh, group.url))
+    async with httpx.AsyncClient(timeout=FAILSAFE_S) as client:
+        for task_id in ids:
+            await wait_for(client, group.url, task_id, "completed")
+        scrapes = []
+        for _ in range(6):  # each scrape answered by whichever worker takes it
+            async with httpx.AsyncClient(timeout=FAILSAFE_S) as fresh:
+                scrapes.append((await fresh.get(f"{group.url}/metrics")).text)
+        elsewhere = (await client.get(f"{other.url}/metrics")).text
+    for text in scrapes:
+        finished = metric(text, 'taskwire_tasks_finished_total{status="completed"')
+        assert finished == [
+            'taskwire_tasks_finished_total{status="completed",task_type="compute_sum"} 12.0'
+        ]
+        posts = metric(text, 'taskwire_http_request_duration_seconds_count{method="POST"')
+        assert posts == [
+            'taskwire_http_request_duration_seconds_count{method="POST",route="/tasks",'
+            'status="2xx"} 12.0'
+        ]
+    # The service's own figures come from one process group of the service, not each.
+    exported = [text for text in [scrapes[0], elsewhere] if metric(text, "taskwire_tasks{")]
+    assert len(exported) == 1
+    assert 'taskwire_tasks{status="completed"} 12.0' in exported[0]

@@ -141,6 +141,7 @@ async def submit_task(
         task = await backend.get(keyed.record.task_id)
     except TaskNotFound:
         raise IdempotentTaskGone(keyed.record.task_id) from None
+    request.app.state.metrics.replays.inc()
     return task_response(task, 202, created=True, replayed=True)
 
 

@@ -228,6 +228,12 @@ class MemoryBackend:
     async def stats(self) -> list[Interval]:
         return history(self._intervals, self._clock())
 
+    async def event_counts(self) -> Mapping[str, int]:
+        return self._history.recorded
+
+    async def elect(self, role: str, holder: str, ttl_s: float) -> bool:
+        return True  # this process is the whole service
+
     def rate_counter(self, *, limit: int, window_s: int) -> SlidingWindowCounter:
         return SlidingWindowCounter(limit=limit, window_s=window_s, clock=self._monotonic)
 

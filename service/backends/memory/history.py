@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from itertools import islice
 
 from service.events import Event, HistoryPage
@@ -29,6 +29,8 @@ class EventRing:
         self._capacity = capacity
         self._max_bytes = max_bytes
         self._bytes = 0
+        self.recorded: Counter[str] = Counter()
+        """Events recorded so far, by name."""
         first_id = time.time_ns() // 1000 if first_id is None else first_id
         self.last_id = first_id - 1
 
@@ -42,6 +44,7 @@ class EventRing:
     def record(self, name: str, task: Task) -> Event:
         self.last_id += 1
         event = Event.of(self.last_id, name, task)
+        self.recorded[name] += 1
         self._events.append(event)
         self._bytes += len(event.data)
         while len(self._events) > self._capacity or (

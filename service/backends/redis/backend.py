@@ -260,6 +260,7 @@ class RedisBackend:
         self.ratelimit_script = self._redis.register_script(_script("ratelimit"))
         self._idempotent_begin = self._redis.register_script(_script("idempotent_begin"))
         self._sample = self._redis.register_script(_script("sample"))
+        self._elect = self._redis.register_script(_script("elect"))
         self._idempotent_abandon = self._redis.register_script(_script("idempotent_abandon"))
         self.bus = EventBus(
             StreamHistory(self),
@@ -543,6 +544,14 @@ class RedisBackend:
                 pipe.hgetall(self.key(f"stats:{start}"))
             found = await self.execute(pipe)
         return [_interval(start, fields) for start, fields in zip(starts, found, strict=True)]
+
+    async def event_counts(self) -> Mapping[str, int]:
+        counts = await self._guarded(self._redis.hgetall(self.key("eventcounts")))
+        return {name.decode(): int(count) for name, count in counts.items()}
+
+    async def elect(self, role: str, holder: str, ttl_s: float) -> bool:
+        keys = [self.key(f"role:{role}")]
+        return bool(await self.call(self._elect, keys, [holder, int(ttl_s * 1000)]))
 
     def _stats_key(self, now_s: float) -> str:
         return self.key(f"stats:{interval_of(now_s)}")

@@ -19,4 +19,8 @@ async def test_metrics_are_prometheus_text(app: FastAPI, client: httpx.AsyncClie
     text = response.text
     assert 'taskwire_tasks{status="completed"} 1.0' in text
     assert 'taskwire_tasks_finished_total{status="completed",task_type="compute_sum"} 1.0' in text
-    assert "taskwire_events_published_total" in text
+    assert 'taskwire_events_total{name="task.completed"} 1.0' in text
+    assert (
+        'taskwire_http_request_duration_seconds_count{method="POST",route="/tasks",status="2xx"} 1.0'
+        in text
+    )

@@ -19,8 +19,8 @@ from service.backend import Backend, Claim, TaskQuery
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
 from service.events import Event, EventFilter
 from service.idempotency import Idempotency, IdempotencyRecord
-from service.stats import INTERVAL_S, INTERVALS, interval_of
 from service.model import Priority, Task, TaskError, TaskStatus
+from service.stats import INTERVAL_S, INTERVALS, interval_of
 from tests.service.backends.conftest import MakeBackend
 from tests.support import FAILSAFE_S, FakeClock, Recorder, recording
 

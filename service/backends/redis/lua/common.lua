@@ -49,6 +49,7 @@ local function record(name, id, task_type, status, data, owner)
   end
   redis.call('XADD', P .. 'events', 'MAXLEN', '~', HISTORY, int(eid) .. '-0',
     'n', name, 't', id, 'y', task_type, 's', status, 'd', data, 'o', owner or '')
+  if name ~= 'cancel' then redis.call('HINCRBY', P .. 'eventcounts', name, 1) end
   return eid
 end
 
