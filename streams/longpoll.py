@@ -19,7 +19,7 @@ async def wait_for_status_change(
     future: it costs no CPU until an event for its task arrives.
     """
     # Subscribed before the task is read, so a change right after the read cannot slip by.
-    async with bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
+    async with bus.subscribe(EventFilter(task_id=task_id), kind="longpoll") as subscriber:
         task, as_of = await backend.read(task_id)
         if task.status.is_finished:
             return task

@@ -48,7 +48,7 @@ async def watch(
     or among the events. A snapshot line is encoded as it is sent, so it may already show a
     change whose event follows: applied in order, the states converge.
     """
-    async with bus.subscribe(event_filter) as subscriber:
+    async with bus.subscribe(event_filter, kind="watch") as subscriber:
         async for page in _caught_up(select(), subscriber):
             snapshot = [_snapshot_line(task) for task in page.tasks if keep(task)]
             async for write in _writes(snapshot):

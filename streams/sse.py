@@ -49,7 +49,7 @@ def event_stream(
     """
 
     async def frames() -> AsyncIterator[bytes]:
-        async with bus.subscribe(event_filter, after=after) as subscriber:
+        async with bus.subscribe(event_filter, after=after, kind="sse") as subscriber:
             start = bus.last_id  # every event after this one reaches the subscriber
             if subscriber.resync or lost:
                 yield _RETRY + b"event: resync\nid: %d\ndata: {}\n\n" % start
@@ -73,7 +73,7 @@ def task_stream(
     """One task: its current state first, then its events, ending after a terminal one."""
 
     async def frames() -> AsyncIterator[bytes]:
-        async with bus.subscribe(EventFilter(task_id=task_id)) as subscriber:
+        async with bus.subscribe(EventFilter(task_id=task_id), kind="sse") as subscriber:
             # Read after subscribing, so no change falls between the state and the events;
             # those the state already shows are dropped, and its id is the last of them.
             task, as_of = await backend.read(task_id)
