@@ -77,9 +77,11 @@ e2e: $(VENV)/.installed ui/dist/index.html | $(CHROMIUM_PATH)
 
 test: lint typecheck pytest ui-test e2e
 
-# Benchmarks, by hand: a few minutes; rewrites the table in bench/RESULTS.md.
-bench: $(VENV)/.installed-bench
+# Benchmarks, by hand: about ten minutes; rewrites the table in bench/RESULTS.md.
+# The Redis backend's are measured against a real redis-server, which they start themselves.
+bench: $(VENV)/.installed-bench | $(REDIS_SERVER)
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -c 'import redis' 2>/dev/null || $(BIN)/pip install -q -e '.[bench,redis]'
 	$(BIN)/python -m bench.run
 
 clean:

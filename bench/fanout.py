@@ -62,6 +62,7 @@ async def measure(
         "TASKWIRE_RATE_LIMIT": "0",
         "TASKWIRE_WORK_SCALE": "0.02",
         "TASKWIRE_MAX_QUEUE": "10000",
+        "TASKWIRE_MAX_STREAMS_PER_CLIENT": "100000",  # every subscriber is 127.0.0.1
     }
     with serve(**settings) as server:
         idle_kib = server.rss_kib()

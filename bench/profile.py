@@ -16,7 +16,9 @@ HERE = Path(__file__).parent
 GROUPS = (
     (
         "Taskwire",
-        re.compile(r"/work/[^/]+/(service|middleware|streams)/|\((service|middleware|streams)/"),
+        re.compile(
+            r"/work/[^/]+/(service|middleware|streams|api)/|\((service|middleware|streams|api)/"
+        ),
     ),
     ("uvicorn and the socket", re.compile(r"uvicorn/|httptools|uvloop")),
     ("Starlette and FastAPI", re.compile(r"starlette/|fastapi/")),

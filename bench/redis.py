@@ -53,7 +53,7 @@ from bench.common import (
     serve,
     timestamp,
 )
-from bench.fanout import Subscriber, _until_done, _until_subscribed, event_time
+from bench.fanout import Subscriber, _until_done, event_time
 from bench.http import BODY, HIGH_LIMIT, NO_LIMIT, a_task_id, drained, paired, wrk_all
 from bench.longpoll import Waiter
 from bench.store import health
@@ -68,6 +68,7 @@ STREAMING = {
     "TASKWIRE_RATE_LIMIT": "0",
     "TASKWIRE_WORK_SCALE": "0.02",
     "TASKWIRE_MAX_QUEUE": "10000",
+    "TASKWIRE_MAX_STREAMS_PER_CLIENT": "100000",  # every subscriber is 127.0.0.1
 }
 """As in ``bench/fanout.py``: tasks of about 0.1 s, each with a few progress events."""
 SUM_4 = orjson.dumps(BODY)
@@ -309,14 +310,16 @@ class Monitor(threading.Thread):
         for line in self._client.file:
             source, _, command = line.partition(b"] ")
             source = source.rpartition(b" ")[2]
-            words = command.split(b'"', 4)
+            words = command.split(b'"', 4)  # the command's name is words[1], its first arg [3]
+            if len(words) < 3:
+                continue  # not a command line
             name = words[1].decode().lower()
             if source == self._ignored:
                 if self.END in command:
                     return
             elif source == b"lua":
                 self.in_scripts[name] += 1
-            elif name == "evalsha":
+            elif name == "evalsha" and len(words) > 3:
                 self.sent[f"evalsha {self._scripts.get(words[3], words[3][:8].decode())}"] += 1
             else:
                 self.sent[name] += 1
@@ -609,7 +612,7 @@ async def longpoll(waiters: int = 1000) -> dict[str, Any]:
 
 
 async def recovery(tasks: int = 3, lease_s: float = 2, work_scale: float = 0.3) -> dict[str, Any]:
-    """A runs ``tasks`` (about 6 s each); B starts once they are all processing on A, with an
+    """A runs ``tasks`` (about 6 s each at 0.3); B starts once they are all processing on A, with an
     SSE subscriber; A is killed (SIGKILL). Per task: from the kill to its requeue reaching B,
     and to its next ``started_at``; and, read from the Redis stream once every task has
     completed, how many times each completed."""
@@ -670,6 +673,7 @@ async def recovery(tasks: int = 3, lease_s: float = 2, work_scale: float = 0.3) 
                 "processing_s": restarted[0] - killed_at if restarted else None,
                 "completed": sum(name == "task.completed" for name, _ in events[task_id]),
                 "attempt": events[task_id][-1][1]["attempt"],
+                "run_s": _run_s(events[task_id][-1][1]),
             }
         )
     processing = [t["processing_s"] for t in per_task if t["processing_s"] is not None]
@@ -689,7 +693,7 @@ REDIS_GROUPS = (
     profile.GROUPS[0],  # Taskwire, its Redis backend included
     # redis-py writes each command through an asyncio StreamWriter: the send() syscall, which
     # on loopback also runs the receiving side's TCP, counts as writelines' own time.
-    ("redis-py and its socket writes", re.compile(r"site-packages/redis/|asyncio/streams\.py")),
+    ("redis-py and its socket writes", re.compile(r"\(redis/|\(asyncio/streams\.py")),
     *profile.GROUPS[1:],
 )
 
@@ -710,6 +714,18 @@ def where_time_goes(seconds: float = 4) -> dict[str, Any]:
         "post": profile.summarise(post, REDIS_GROUPS),
         "get": profile.summarise(get, REDIS_GROUPS),
     }
+
+
+def _run_s(task: dict[str, Any]) -> float | None:
+    """How long the task's last attempt ran."""
+    if task["started_at"] is None or task["finished_at"] is None:
+        return None
+    return timestamp(task["finished_at"]) - timestamp(task["started_at"])
+
+
+async def _until_subscribed(server: Server, count: int, timeout_s: float = 30) -> None:
+    """As ``bench/fanout.py``'s, but a refused subscriber fails the run instead of hanging it."""
+    await _until_health(server, lambda h: h["subscribers"] >= count, timeout_s)
 
 
 async def _until_health(server: Server, ok: Any, timeout_s: float = 30) -> None:

@@ -281,10 +281,7 @@ def redis_throughput(results: dict[str, Any]) -> list[str]:
         share = f"{tp['redis_share'][name][kind]:.2f}×" if name != redis.MEMORY else "—"
         return [f"{tp['rps'][name][kind]:,.0f}", us(tp["cpu_us"][name][kind]), share]
 
-    shares = ", ".join(
-        f"{name} {tp['cpu_share'][name]['post']:.0%}"
-        for name in (redis.MEMORY, redis.ONE, redis.TWO)
-    )
+    shares = "; ".join(f"{name}: {tp['cpu_share'][name]['post']:.0%}" for name in tp["rps"])
     two = tp["two_vs_one"]
     return [
         row(
@@ -302,8 +299,8 @@ def redis_throughput(results: dict[str, Any]) -> list[str]:
         "The three services are loaded at once, rounds as above, each by 64 connections (the",
         "two-process one by a wrk of 32 per process, summed); Taskwire's settings as for",
         "the throughput above. The server CPU is shared by process, not by service, so a",
-        "service of more processes gets more of it (in the median POST round: " + shares + "):",
-        "requests/s are what each got while sharing. The targets therefore compare cost:",
+        "service of more processes gets more of it (median POST round:",
+        f"{shares}): requests/s are what each got while sharing. The targets compare cost:",
         "requests per CPU-second of all of a service's processes, Taskwire's and its",
         "redis-server's (their scheduler run time, `/proc/<pid>/task/*/schedstat`), paired",
         "round by round. A POST round's CPU time runs until the workers have caught up, so",
@@ -321,12 +318,10 @@ def redis_calls(results: dict[str, Any]) -> list[str]:
     paths = {"post": "POST /tasks", "get": "GET /tasks/{id}", "run": "running a task"}
 
     def sent(counts: dict[str, float]) -> str:
-        shown = {name: n for name, n in counts.items() if n >= 0.01}
-        rest = sum(counts.values()) - sum(shown.values())
-        return f"{sum(counts.values()):.2f}: " + ", ".join(
-            [f"{name} {n:.2f}" for name, n in shown.items()]
-            + ([f"other {rest:.2f}"] if rest else [])
-        )
+        shown = [f"{name} {n:.2f}" for name, n in counts.items() if n >= 0.01]
+        rest = sum(n for n in counts.values() if n < 0.01)
+        other = [f"other {rest:.2f}"] if rest >= 0.005 else []
+        return f"{sum(counts.values()):.2f}: " + ", ".join(shown + other)
 
     lines = [
         row(
@@ -418,9 +413,9 @@ def redis_recovery(results: dict[str, Any]) -> list[str]:
 
     per_task = rec["per_task"]
     return [
-        f"- {rec['tasks']} tasks of about 6 s (`TASKWIRE_WORK_SCALE=0.3`), lease"
-        f" {rec['lease_s']:g} s, run by A; B started once all were processing, then A was",
-        "  killed with SIGKILL.",
+        f"- {rec['tasks']} tasks of {seconds([t['run_s'] for t in per_task])}"
+        f" (`TASKWIRE_WORK_SCALE=0.3`), lease {rec['lease_s']:g} s, run by A; B started",
+        "  once all were processing on A, then A was killed with SIGKILL.",
         f"- From the kill to each task's return to the queue reaching B's SSE subscriber:"
         f" {seconds([t['requeued_s'] for t in per_task])};",
         f"  to its next `started_at`: {seconds([t['processing_s'] for t in per_task])}"
