@@ -181,10 +181,17 @@ async def get_task(
                 }
             ]
         )
-    task = await reachable(backend, task_id, client)
-    if wait:
-        task = await wait_for_status_change(backend, bus, task_id, timeout_s or longest_s)
-    return task_response(task)
+    if not wait:
+        return task_response(await reachable(backend, task_id, client))
+
+    def check(task: Task) -> None:
+        if client is not None and not client.may_reach(owner_of(task)):
+            raise TaskNotFound(task_id)
+
+    answer = await wait_for_status_change(
+        backend, bus, task_id, timeout_s or longest_s, check=check
+    )
+    return Response(answer, media_type=JSON)
 
 
 @router.get(

@@ -271,15 +271,33 @@ class Reports(list[float]):
         self.append(fraction)
 
 
-async def test_work_reports_progress_up_to_done_in_even_steps() -> None:
+@pytest.fixture
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """The work's sleeps, noted and not slept."""
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("service.tasktypes.asyncio.sleep", fake_sleep)
+    return slept
+
+
+async def test_work_reports_progress_up_to_done_in_even_steps(no_sleep: list[float]) -> None:
     reports = Reports()
-    work = Work(0.0, reports)
+    work = Work(0.4, reports)
     steps = [step async for step in work.steps(4)]
     assert steps == [0, 1, 2, 3]
     assert reports == [0.25, 0.5, 0.75, 1.0]
 
 
-async def test_work_waits_for_each_report_before_it_goes_on() -> None:
+async def test_instant_work_reports_no_progress() -> None:
+    reports = Reports()
+    assert [step async for step in Work(0.0, reports).steps(4)] == [0, 1, 2, 3]
+    assert reports == []
+
+
+async def test_work_waits_for_each_report_before_it_goes_on(no_sleep: list[float]) -> None:
     log: list[str] = []
 
     async def report(fraction: float) -> None:
@@ -287,7 +305,7 @@ async def test_work_waits_for_each_report_before_it_goes_on() -> None:
         await asyncio.sleep(0)  # a report that has to wait, as a backend write does
         log.append("reported")
 
-    async for step in Work(0.0, report).steps(2):
+    async for step in Work(0.2, report).steps(2):
         log.append(f"step {step}")
     assert log == ["step 0", "report 0.5", "reported", "step 1", "report 1.0", "reported"]
 

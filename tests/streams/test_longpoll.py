@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 
 from service.backends.memory import MemoryBackend
 from service.errors import TaskNotFound
 from service.events import Event, EventBus, Subscriber
-from service.model import Task, TaskError, TaskStatus
+from service.model import Task, TaskError, TaskStatus, task_json
 from streams.longpoll import wait_for_status_change
 from tests.support import (
     FAILSAFE_S,
@@ -121,8 +123,8 @@ async def test_progress_does_not_wake_a_waiter_but_a_status_change_does(
     assert not waiter.done()
     await backend.finish(claim, TaskStatus.COMPLETED, result=6)
     async with asyncio.timeout(FAILSAFE_S):
-        answer = await waiter
-    assert (answer.status, answer.progress) == (TaskStatus.COMPLETED, 100)
+        answer = orjson.loads(await waiter)
+    assert (answer["status"], answer["progress"]) == ("completed", 100)
     assert tap.given[-1].name == "task.completed"
     assert backend.bus.subscriber_count == 0
 
@@ -155,7 +157,8 @@ async def test_a_finished_task_answers_at_once_and_leaves_no_subscription(
     delivered = backend.bus.delivered
     async with asyncio.timeout(FAILSAFE_S):  # the long-poll's own timeout is an hour
         answer = await wait_for_status_change(backend, backend.bus, "t", timeout_s=3600)
-    assert answer is task and answer.status is TaskStatus.CANCELLED
+    assert answer == task_json(task)
+    assert orjson.loads(answer)["status"] == "cancelled"
     assert backend.bus.delivered == delivered  # it answered on no event
     assert backend.bus.subscriber_count == 0
 
@@ -170,24 +173,45 @@ async def test_shutdown_answers_every_waiter_with_the_task_as_it_is(
     await backend.close()
     async with asyncio.timeout(FAILSAFE_S):
         answers = await asyncio.gather(*waiters)
-    assert [answer.status for answer in answers] == [TaskStatus.QUEUED] * 3
+    assert [orjson.loads(answer)["status"] for answer in answers] == ["queued"] * 3
     assert backend.bus.subscriber_count == 0
 
 
-async def test_a_task_that_expires_while_waited_on_is_not_found(
+async def test_a_waiter_answers_with_the_change_it_saw_even_if_the_task_expired_since(
     backend: MemoryBackend, clock: FakeClock
 ) -> None:
     await submit(backend, "t")
     subscriptions = Subscriptions(backend.bus)
     waiter = wait_on(backend, "t")
     await subscriptions.opened(1)
-    # Cancelled and expired before the waiter runs again: it reads the task after both.
+    # Cancelled and expired before the waiter runs again: it answers with the cancel it saw
+    # (that event's own data, not a second read, which would find nothing).
     await backend.cancel("t")
     clock.advance(2)
     assert await backend.sweep(ttl_s=1) == 1
+    async with asyncio.timeout(FAILSAFE_S):
+        assert orjson.loads(await waiter)["status"] == "cancelled"
+
+
+async def test_a_task_gone_when_the_wait_times_out_is_not_found(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    await submit(backend, "t")
+    expired = asyncio.Event()
+
+    async def read_then_vanish(task_id: str) -> tuple[Task, int]:
+        task, _ = await MemoryBackend.read(backend, task_id)
+        task = dataclasses.replace(task)  # as it was read: still queued
+        await backend.cancel(task_id)
+        clock.advance(2)
+        await backend.sweep(ttl_s=1)
+        expired.set()
+        return task, backend.bus.last_id  # as if read after both: the wait skips them
+
+    backend.read = read_then_vanish  # type: ignore[method-assign]
     with pytest.raises(TaskNotFound):
-        async with asyncio.timeout(FAILSAFE_S):
-            await waiter
+        await wait_for_status_change(backend, backend.bus, "t", timeout_s=0.001)
+    assert expired.is_set()
 
 
 async def test_a_hundred_waiters_on_one_task_all_wake_on_its_status_change(

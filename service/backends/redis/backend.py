@@ -68,6 +68,8 @@ BLOCK_MS = 1000
 """How long the reader's XREAD waits for new entries before asking again."""
 CLAIM_POLL_S = 1.0
 """Longest an idle worker waits before asking again, if it missed the event that says so."""
+POOL_SIZE = 32
+"""Connections to Redis per process (the reader has one more of its own)."""
 PAGE = 256
 """Tasks per page of a list; events per page of a replay."""
 EXPIRE_BATCH = 500
@@ -247,7 +249,12 @@ class RedisBackend:
             # not waited for twice.
             "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         }
-        self._redis = aioredis.Redis.from_url(url, **options)
+        # A burst (a thousand long-polls woken at once) waits its turn for a connection,
+        # up to the call timeout, instead of failing for want of one.
+        pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=timeout_s, **options
+        )
+        self._redis = aioredis.Redis.from_pool(pool)
         # The reader blocks in XREAD: a connection of its own, with room for the block.
         self._reader_redis = aioredis.Redis.from_url(
             url, **{**options, "socket_timeout": timeout_s + BLOCK_MS / 1000}
