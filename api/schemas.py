@@ -126,3 +126,20 @@ class Stats(BaseModel):
     interval_s: int
     counts: StatusCounts
     intervals: list[StatsInterval]
+
+
+class TimelineEvent(BaseModel):
+    id: int = Field(description="the event's id")
+    event: str = Field(examples=["task.failed"])
+    at: datetime = Field(description="when it was recorded")
+    status: TaskStatus
+    attempt: int = Field(ge=1)
+    progress: int = Field(ge=0, le=100)
+    error: TaskError | None = Field(description="the error of a failed attempt")
+
+
+class TaskHistory(BaseModel):
+    """A task's events still in the history, oldest first: each attempt and how it ended."""
+
+    task_id: UUID
+    events: list[TimelineEvent]

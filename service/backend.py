@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from service.events import EventBus
+from service.events import Event, EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Task, TaskError, TaskStatus, owner_of
 from service.stats import Interval
@@ -188,6 +188,9 @@ class Backend(Protocol):
 
     async def stats(self) -> list[Interval]:
         """The last 15 minutes, interval by interval, oldest first."""
+
+    async def task_events(self, task_id: str) -> list[Event]:
+        """The task's events still in the history, oldest first (a task's timeline)."""
 
     async def event_counts(self) -> Mapping[str, int]:
         """Events recorded so far, by name, across the whole service."""

@@ -51,11 +51,14 @@ class Event:
     data: bytes
     owner: str | None = None
     """Whose task it is (API keys on), so that a subscriber sees only what it may."""
+    at: float = 0.0
+    """When it was recorded (seconds since the epoch), for a task's timeline."""
 
     @classmethod
-    def of(cls, event_id: int, name: str, task: Task) -> Event:
+    def of(cls, event_id: int, name: str, task: Task, at: float = 0.0) -> Event:
         data = task_json(task)
-        return cls(event_id, name, task.task_id, task.task_type, task.status, data, owner_of(task))
+        owner = owner_of(task)
+        return cls(event_id, name, task.task_id, task.task_type, task.status, data, owner, at)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 from fastapi import Header, Query
 from fastapi.responses import Response
 
+from api import schemas
 from api.dependencies import BackendDep, BusDep, ClientDep, SettingsDep
 from api.openapi import SSE_DOC, problems
 from api.routes import lean_router
@@ -18,6 +20,7 @@ from api.routes.tasks import (
     reachable,
     statuses_of,
 )
+from service.clock import utc
 from service.events import EventFilter
 from service.tasktypes import TaskTypeName
 from streams.sse import event_stream, has_news, task_stream
@@ -119,3 +122,29 @@ async def task_events(
         task.task_id,
         heartbeat_s=settings.heartbeat_s,
     )
+
+
+@router.get(
+    "/tasks/{task_id}/history",
+    response_model=schemas.TaskHistory,
+    responses=problems(400, 404, 429, 503),
+    summary="A task's timeline: its events still in the history, with when they happened",
+)
+async def task_history(task_id: TaskId, backend: BackendDep, client: ClientDep) -> Response:
+    await reachable(backend, task_id, client)
+    timeline = []
+    for event in await backend.task_events(task_id):
+        task = orjson.loads(event.data)
+        timeline.append(
+            {
+                "id": event.id,
+                "event": event.name,
+                "at": utc(event.at),
+                "status": task["status"],
+                "attempt": task["attempt"],
+                "progress": task["progress"],
+                "error": task["error"],
+            }
+        )
+    body = {"task_id": task_id, "events": timeline}
+    return Response(orjson.dumps(body, option=orjson.OPT_UTC_Z), media_type="application/json")

@@ -23,7 +23,7 @@ from service.backends.memory.ratelimit import SlidingWindowCounter
 from service.backends.memory.store import TaskStore
 from service.clock import Clock, utc
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict
-from service.events import EventBus
+from service.events import Event, EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import RETRYABLE, Task, TaskError, TaskStatus
 from service.stats import WINDOW_S, Interval, history, interval_of
@@ -228,6 +228,9 @@ class MemoryBackend:
     async def stats(self) -> list[Interval]:
         return history(self._intervals, self._clock())
 
+    async def task_events(self, task_id: str) -> list[Event]:
+        return self._history.of_task(task_id)
+
     async def event_counts(self) -> Mapping[str, int]:
         return self._history.recorded
 
@@ -268,7 +271,8 @@ class MemoryBackend:
         self._publish(task, "task.expired")
 
     def _publish(self, task: Task, name: str | None = None) -> None:
-        self.bus.deliver(self._history.record(name or f"task.{task.status}", task))
+        name = name or f"task.{task.status}"
+        self.bus.deliver(self._history.record(name, task, self._clock()))
 
     def _now(self) -> datetime:
         return utc(self._clock())

@@ -41,9 +41,9 @@ class EventRing:
     def bytes(self) -> int:
         return self._bytes
 
-    def record(self, name: str, task: Task) -> Event:
+    def record(self, name: str, task: Task, at: float = 0.0) -> Event:
         self.last_id += 1
-        event = Event.of(self.last_id, name, task)
+        event = Event.of(self.last_id, name, task, at)
         self.recorded[name] += 1
         self._events.append(event)
         self._bytes += len(event.data)
@@ -52,6 +52,10 @@ class EventRing:
         ):
             self._bytes -= len(self._events.popleft().data)
         return event
+
+    def of_task(self, task_id: str) -> list[Event]:
+        """The task's events still kept, oldest first (a scan of the history)."""
+        return [event for event in self._events if event.task_id == task_id]
 
     async def after(self, event_id: int, limit: int) -> HistoryPage:
         oldest_kept = self.last_id - len(self._events) + 1

@@ -43,7 +43,7 @@ from service.errors import (
     TaskConflict,
     TaskNotFound,
 )
-from service.events import EventBus, HistoryPage
+from service.events import Event, EventBus, HistoryPage
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Task, TaskError, TaskStatus, owner_of
 from service.stats import (
@@ -551,6 +551,15 @@ class RedisBackend:
                 pipe.hgetall(self.key(f"stats:{start}"))
             found = await self.execute(pipe)
         return [_interval(start, fields) for start, fields in zip(starts, found, strict=True)]
+
+    async def task_events(self, task_id: str) -> list[Event]:
+        ids = await self._guarded(self._redis.lrange(self.key(f"tev:{task_id}"), 0, -1))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for event_id in ids:
+                pipe.xrange(self.key("events"), f"{event_id.decode()}-0", f"{event_id.decode()}-0")
+            found = await self.execute(pipe)
+        entries = [Entry(*items[0]) for items in found if items]  # trimmed ones are gone
+        return [entry.event for entry in entries if entry.event is not None]
 
     async def event_counts(self) -> Mapping[str, int]:
         counts = await self._guarded(self._redis.hgetall(self.key("eventcounts")))

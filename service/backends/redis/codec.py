@@ -63,6 +63,7 @@ class Entry:
                 TaskStatus(fields[b"s"].decode()),
                 fields[b"d"],
                 fields.get(b"o", b"").decode() or None,
+                int(fields.get(b"a", b"0")) / 1_000_000,
             )
 
 

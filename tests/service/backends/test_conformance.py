@@ -587,3 +587,24 @@ async def test_stats_hold_the_last_fifteen_minutes(backend: Backend, clock: Fake
     assert (await backend.stats())[0].finished["completed"] == 1  # the oldest still held
     clock.advance(INTERVAL_S)
     assert all(not i.finished["completed"] for i in await backend.stats())
+
+
+async def test_a_task_s_events_are_kept_for_its_timeline_with_when_they_happened(
+    backend: Backend, clock: FakeClock
+) -> None:
+    task = await finished_as(backend, FAILED)
+    other = await submit(backend)
+    clock.advance(5)
+    await backend.retry(task.task_id)
+    timeline = await backend.task_events(task.task_id)
+    assert [e.name for e in timeline] == [
+        "task.queued",
+        "task.processing",
+        "task.failed",
+        "task.queued",
+    ]
+    assert [e.id for e in timeline] == sorted(e.id for e in timeline)
+    assert timeline[-1].at == pytest.approx(clock(), abs=0.001)
+    assert timeline[-1].at - timeline[0].at == pytest.approx(5, abs=0.001)
+    assert other.task_id not in {e.task_id for e in timeline}
+    assert await backend.task_events("0b6f7fa4-05ab-4a3c-9d9c-6f9a2a0e5d11") == []

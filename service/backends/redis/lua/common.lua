@@ -48,8 +48,14 @@ local function record(name, id, task_type, status, data, owner)
     redis.call('SET', P .. 'eid', int(eid))
   end
   redis.call('XADD', P .. 'events', 'MAXLEN', '~', HISTORY, int(eid) .. '-0',
-    'n', name, 't', id, 'y', task_type, 's', status, 'd', data, 'o', owner or '')
-  if name ~= 'cancel' then redis.call('HINCRBY', P .. 'eventcounts', name, 1) end
+    'n', name, 't', id, 'y', task_type, 's', status, 'd', data, 'o', owner or '',
+    'a', int(NOW_US))
+  if name ~= 'cancel' then
+    redis.call('HINCRBY', P .. 'eventcounts', name, 1)
+    -- The task's own event ids (its latest 200), for its timeline.
+    redis.call('RPUSH', P .. 'tev:' .. id, int(eid))
+    redis.call('LTRIM', P .. 'tev:' .. id, -200, -1)
+  end
   return eid
 end
 
@@ -80,7 +86,7 @@ end
 local function remove(id)
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'task_type', 'json', 'owner')
-  redis.call('DEL', key)
+  redis.call('DEL', key, P .. 'tev:' .. id)
   redis.call('ZREM', P .. 'tasks', id)
   redis.call('ZREM', P .. 'finished', id)
   redis.call('HINCRBY', P .. 'counts', f[1], -1)
