@@ -42,7 +42,7 @@ from api.logs import configure_logging
 from api.openapi import problem_openapi
 from api.problems import classify
 from api.prometheus import Metrics
-from api.routes import events, health, metrics, stats, tasks, tasktypes
+from api.routes import events, health, metrics, stats, tasks, tasktypes, whoami
 from api.shutdown import exit_signal
 from api.ui import DEFAULT_DIST, ui_routes
 from middleware.accesslog import AccessLogMiddleware
@@ -51,7 +51,7 @@ from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.headers import StaticHeadersMiddleware
 from middleware.metrics import RequestMetricsMiddleware
-from middleware.ratelimit import RateCounter, RateLimitMiddleware, by_address
+from middleware.ratelimit import KeyOf, RateCounter, RateLimitMiddleware, by_address
 from middleware.requestid import RequestIdMiddleware
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
 from middleware.streamlimit import StreamLimitMiddleware
@@ -64,9 +64,20 @@ from service.clock import Clock
 from service.engine import Engine
 from service.settings import Settings, load_settings
 
-UNCOUNTED_PATHS = ("/healthz", "/metrics", "/stats", "/task-types", "/docs", "/openapi.json", "/")
+UNCOUNTED_PATHS = ("/healthz", "/docs", "/openapi.json", "/")
+FREE_PATHS = frozenset({"/metrics", "/stats", "/task-types", "/whoami"})
+"""Not counted for whoever may read them. With API keys on, a request without a valid key is
+counted on these too (it is a 401), so no route lets guessing keys go faster than the limit."""
 UNCOUNTED_PREFIXES = ("/assets/", "/docs/")
-EXPOSED_HEADERS = ("Location", "Retry-After", "RateLimit", "RateLimit-Policy", "X-Request-ID")
+EXPOSED_HEADERS = (
+    "Idempotent-Replayed",
+    "Location",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+    "WWW-Authenticate",
+    "X-Request-ID",
+)
 ALWAYS = {"X-Content-Type-Options": "nosniff"}
 """Headers on every response: no browser guesses a type other than the one declared."""
 TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
@@ -79,6 +90,7 @@ ROUTERS = (
     tasktypes.router,
     health.router,
     stats.router,
+    whoami.router,
     metrics.router,
 )
 
@@ -273,7 +285,13 @@ def _middleware(
                 CORSMiddleware,
                 allow_origins=settings.cors_origins,
                 allow_methods=["GET", "POST", "DELETE"],
-                allow_headers=["Content-Type", "Last-Event-ID", "X-Request-ID"],
+                allow_headers=[
+                    "Authorization",
+                    "Content-Type",
+                    "Idempotency-Key",
+                    "Last-Event-ID",
+                    "X-Request-ID",
+                ],
                 expose_headers=EXPOSED_HEADERS,
             )
         )
@@ -281,13 +299,14 @@ def _middleware(
         authentication = KeyAuthentication(keys, token_in_query=is_event_stream)
         stack.append(Middleware(AuthenticationMiddleware, backend=authentication))
     if counter is not None:
+        metrics_open = keys is None or not settings.metrics_key_required
         stack.append(
             Middleware(
                 RateLimitMiddleware,
                 counter=counter,
-                exempt_paths=UNCOUNTED_PATHS,
+                exempt_paths=UNCOUNTED_PATHS + (("/metrics",) if metrics_open else ()),
                 exempt_prefixes=UNCOUNTED_PREFIXES,
-                key_of=counted_as,
+                key_of=counted_as(keys=keys is not None),
                 on_refused=metrics.refused.inc,
             )
         )
@@ -307,11 +326,18 @@ def is_event_stream(path: str) -> bool:
     return path == "/events" or (path.startswith("/tasks/") and path.endswith("/events"))
 
 
-def counted_as(scope: Scope) -> tuple[str, str]:
+def counted_as(*, keys: bool) -> KeyOf:
     """A client with a valid API key is counted by its key, wherever it comes from; any other
-    request (keys off, or a missing or wrong key) by its address."""
-    client = client_of(scope)
-    return by_address(scope) if client is None else ("per-key", f"key:{client.name}")
+    request (keys off, or a missing or wrong key) by its address. ``FREE_PATHS`` are not
+    counted for a valid key, or for anyone when keys are off."""
+
+    def key_of(scope: Scope) -> tuple[str, str] | None:
+        client = client_of(scope)
+        if scope["path"] in FREE_PATHS and (client is not None or not keys):
+            return None
+        return by_address(scope) if client is None else ("per-key", f"key:{client.name}")
+
+    return key_of
 
 
 def keys_scope(scope: Scope) -> str:

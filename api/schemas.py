@@ -128,6 +128,15 @@ class Stats(BaseModel):
     intervals: list[StatsInterval]
 
 
+class Identity(BaseModel):
+    """Who a request is from. With API keys off there is no name, and everyone reaches every
+    task; with them on, the key's name, and whether it is an admin's."""
+
+    keys: bool = Field(description="whether the service asks for API keys")
+    name: str | None = Field(description="the key's name (a task's `owner`); null with keys off")
+    admin: bool = Field(description="whether the request reaches every task")
+
+
 class TimelineEvent(BaseModel):
     id: int = Field(description="the event's id")
     event: str = Field(examples=["task.failed"])

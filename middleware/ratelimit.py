@@ -21,8 +21,8 @@ logger = logging.getLogger("taskwire.ratelimit")
 QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 POLICY = "per-ip"
 
-KeyOf = Callable[[Scope], tuple[str, str]]
-"""What a request is counted against: ``(policy name, key)``."""
+KeyOf = Callable[[Scope], tuple[str, str] | None]
+"""What a request is counted against: ``(policy name, key)``, or None for not at all."""
 
 
 def by_address(scope: Scope) -> tuple[str, str]:
@@ -54,7 +54,7 @@ class RateLimitMiddleware:
         exempt_paths: exact paths not counted.
         exempt_prefixes: path prefixes not counted (static files).
         key_of: what a request is counted against, and the policy's name in the headers
-            (by default its client address, ``per-ip``).
+            (by default its client address, ``per-ip``); None lets it through uncounted.
         on_refused: told of each request refused (a metric, say).
 
     Notes:
@@ -85,7 +85,11 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        policy, key = self.key_of(scope)
+        counted_as = self.key_of(scope)
+        if counted_as is None:
+            await self.app(scope, receive, send)
+            return
+        policy, key = counted_as
         try:
             allowed, remaining, reset_s = await self.counter.hit(key)
         except Exception:

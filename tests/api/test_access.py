@@ -89,6 +89,9 @@ async def test_without_a_valid_key_every_api_route_is_a_401(
         ("GET", "/events"),
         ("GET", f"/tasks/{task_id}/events"),
         ("GET", "/task-types"),
+        ("GET", "/stats"),
+        ("GET", f"/tasks/{task_id}/history"),
+        ("GET", "/whoami"),
     ]:
         response = await client.request(method, path, headers=headers, json=SUM)
         assert response.status_code == 401, (method, path)
@@ -286,6 +289,34 @@ async def test_the_rate_limit_is_per_key_wherever_it_comes_from(
             assert (await one.get("/tasks", headers=bearer("guess"))).status_code == 401
 
 
+@pytest.mark.parametrize("path", ["/stats", "/task-types", "/whoami"])
+async def test_routes_free_for_a_key_still_count_guesses(
+    make_keyed_app: Callable[..., FastAPI], path: str
+) -> None:
+    app = make_keyed_app(rate_limit=2)
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.9", 40000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://tw") as client,
+    ):
+        with_key = [(await client.get(path, headers=bearer(ALICE))).status_code for _ in range(3)]
+        assert with_key == [200, 200, 200]  # not counted for a valid key
+        guesses = [(await client.get(path, headers=bearer("guess"))).status_code for _ in range(3)]
+        assert guesses == [401, 401, 429]
+
+
+async def test_an_open_metrics_route_is_never_counted(
+    make_keyed_app: Callable[..., FastAPI],
+) -> None:
+    app = make_keyed_app(rate_limit=1)
+    transport = httpx.ASGITransport(app=app, client=("192.0.2.9", 40000))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://tw") as client,
+    ):
+        assert [(await client.get("/metrics")).status_code for _ in range(3)] == [200] * 3
+
+
 async def test_idempotency_keys_are_scoped_to_the_api_key(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
@@ -319,12 +350,23 @@ async def test_the_access_token_never_appears_in_a_log_line(
 # Off by default
 
 
+async def test_whoami_names_the_key_a_request_carries(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    _, client = live
+    alice = await client.get("/whoami", headers=bearer(ALICE))
+    ops = await client.get("/whoami", headers=bearer(OPS))
+    assert alice.json() == {"keys": True, "name": "alice", "admin": False}
+    assert ops.json() == {"keys": True, "name": "ops", "admin": True}
+
+
 async def test_with_keys_off_nothing_asks_for_one_and_tasks_have_no_owner(
     make_app: Callable[..., FastAPI],
 ) -> None:
     async with serve(make_app()) as url, httpx.AsyncClient(base_url=url) as client:
         task = (await client.post("/tasks", json=SUM)).json()
         assert "owner" not in task
+        assert (await client.get("/whoami")).json() == {"keys": False, "name": None, "admin": True}
         document = (await client.get("/openapi.json")).json()
     assert "securitySchemes" not in document["components"]
     assert "401" not in document["paths"]["/tasks"]["post"]["responses"]
