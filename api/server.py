@@ -12,12 +12,17 @@ cap on connections (``TASKWIRE_MAX_CONNECTIONS``: uvicorn answers 503 above it).
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import signal
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from service.settings import load_settings
+
+logger = logging.getLogger("taskwire")
 
 HEAD_TIMEOUT_S = 10.0
 """Longest a connection may take to send a request's line and headers."""
@@ -72,12 +77,27 @@ def uvicorn_options(max_connections: int) -> dict[str, Any]:
 
 
 class TaskwireWorker(UvicornWorker):  # type: ignore[misc]  # (untyped)
-    """Gunicorn's uvicorn worker with ``uvicorn_options`` (``gunicorn.conf.py`` uses it)."""
+    """Gunicorn's uvicorn worker with ``uvicorn_options`` (``gunicorn.conf.py`` uses it).
+
+    It also stops when its master is gone: gunicorn's own workers do, but the uvicorn worker
+    would go on serving, unsupervised, after a ``kill -9`` of the master (or the OOM killer's).
+    """
+
+    NOTIFY_S = 1.0
+    """How often the worker tells the master it is alive, and checks the master is."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         settings = load_settings()
         self.CONFIG_KWARGS = {
             **UvicornWorker.CONFIG_KWARGS,
             **uvicorn_options(settings.max_connections),
+            "timeout_notify": self.NOTIFY_S,
         }
         super().__init__(*args, **kwargs)
+
+    async def callback_notify(self) -> None:
+        if os.getppid() != self.ppid:
+            logger.warning("the gunicorn master (pid %d) is gone; shutting down", self.ppid)
+            os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's own graceful shutdown
+            return
+        self.notify()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.processes import BIN, ROOT, free_port
+from tests.processes import BIN, ROOT, free_port, stop
 
 STARTUP_S = 20.0
 
@@ -72,8 +72,7 @@ class Cluster:
 
     def stop_all(self) -> None:
         for process in self.processes:
-            if process.popen.poll() is None:
-                process.kill()
+            stop(process.popen)
 
     def _start(self, argv: list[str], settings: dict[str, str], url: str | None) -> Process:
         log = self.logs / f"process-{len(self.processes)}.log"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import socket
 import subprocess
 import sys
@@ -43,12 +44,41 @@ def spawn(server: str, **settings: str) -> Iterator[tuple[str, subprocess.Popen[
         _wait_until_serving(url, process)
         yield url, process
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        stop(process)
         for stream in (process.stdout, process.stderr):
             if stream:
                 stream.close()
+
+
+def stop(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM, as an operator would, then SIGKILL if it has not exited within ``timeout_s``.
+    (A SIGKILL first would leave gunicorn's workers behind until they notice.)"""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()
+
+
+def children(pid: int) -> list[int]:
+    """The processes ``pid`` started (gunicorn's workers)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def exited_within(pid: int, timeout_s: float) -> bool:
+    """Whether ``pid`` (not necessarily a child of this process) exits within ``timeout_s``:
+    waits on its pidfd, which becomes readable when it does."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([pidfd], [], [], timeout_s)[0])
+    finally:
+        os.close(pidfd)
 
 
 def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:

@@ -10,7 +10,7 @@ import tomllib
 import httpx
 import pytest
 
-from tests.processes import BIN, ROOT, command, free_port, spawn
+from tests.processes import BIN, ROOT, children, command, exited_within, free_port, spawn
 
 
 @pytest.mark.parametrize("server", ["uvicorn", "gunicorn"])
@@ -31,6 +31,16 @@ def test_serves_the_api_and_stops_on_sigterm(server: str) -> None:
         log = process.stderr.read().decode()
     assert "Application shutdown complete" in log or "Shutting down: Master" in log
     assert '"POST /tasks" 202' in log  # Taskwire's own access line
+
+
+def test_gunicorn_s_workers_stop_when_its_master_is_killed() -> None:
+    # A master lost to kill -9 (or the OOM killer) must not leave workers serving unsupervised.
+    with spawn("gunicorn", TASKWIRE_WORK_SCALE="0") as (url, process):
+        (worker,) = children(process.pid)
+        process.kill()
+        assert exited_within(worker, timeout_s=10)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{url}/healthz")
 
 
 def test_the_container_image_copies_every_package_and_module_pyproject_installs() -> None:
