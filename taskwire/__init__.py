@@ -20,9 +20,11 @@ from taskwire.errors import (
     ServerError,
     TaskwireError,
     TransportError,
+    Unauthorized,
     Unavailable,
 )
 from taskwire.models import (
+    Identity,
     Priority,
     Resync,
     Snapshot,
@@ -43,6 +45,7 @@ __all__ = [
     "Client",
     "Conflict",
     "FieldError",
+    "Identity",
     "InvalidRequest",
     "NotFound",
     "Priority",
@@ -61,6 +64,7 @@ __all__ = [
     "TaskType",
     "TaskwireError",
     "TransportError",
+    "Unauthorized",
     "Unavailable",
     "WatchItem",
     "default_url",

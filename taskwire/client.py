@@ -24,7 +24,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -34,6 +34,8 @@ from httpx_sse import EventSource
 from taskwire._sse import FeedPosition
 from taskwire.errors import Conflict, TransportError, problem_of
 from taskwire.models import (
+    TERMINAL_EVENTS,
+    Identity,
     Resync,
     Snapshot,
     StreamItem,
@@ -44,10 +46,11 @@ from taskwire.models import (
     TaskType,
     WatchItem,
 )
-from taskwire.retries import Attempts, RetryPolicy, Safety
+from taskwire.retries import Reconnects, RetryPolicy, Safety
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 URL_VARIABLE = "TASKWIRE_URL"
+KEY_VARIABLE = "TASKWIRE_API_KEY"
 NDJSON = "application/x-ndjson"
 IDEMPOTENCY_KEY = "Idempotency-Key"
 StatusFilter = str | TaskStatus | Iterable[str | TaskStatus] | None
@@ -56,6 +59,14 @@ StatusFilter = str | TaskStatus | Iterable[str | TaskStatus] | None
 def default_url() -> str:
     """``TASKWIRE_URL``, or ``http://127.0.0.1:8000``."""
     return os.environ.get(URL_VARIABLE) or DEFAULT_URL
+
+
+def _authorize(http: httpx.Client | httpx.AsyncClient, api_key: str | None) -> None:
+    """Send ``api_key`` (else ``TASKWIRE_API_KEY``, if set) as a bearer token on every request,
+    the event feeds included."""
+    key = api_key if api_key is not None else os.environ.get(KEY_VARIABLE)
+    if key:
+        http.headers["Authorization"] = f"Bearer {key}"
 
 
 def idempotency_header(key: str) -> str:
@@ -117,6 +128,9 @@ class _Requests:
 
     def task_types(self) -> httpx.Request:
         return self._build("GET", "/task-types")
+
+    def whoami(self) -> httpx.Request:
+        return self._build("GET", "/whoami")
 
     def list(self, status: StatusFilter, task_type: str | None, limit: int | None) -> httpx.Request:
         params = _filters(status=status, task_type=task_type)
@@ -198,6 +212,7 @@ class Client:
 
     Args:
         base_url: the service, e.g. ``http://127.0.0.1:8000``; default ``TASKWIRE_URL``, or that.
+        api_key: the API key, for a service that asks for one; default ``TASKWIRE_API_KEY``.
         retries: requests sent again at most, per call (see ``taskwire.retries``).
         max_wait_s: seconds one call may spend waiting between retries, in all; a
             ``Retry-After`` longer than what is left is not waited out, but raised at once.
@@ -221,10 +236,12 @@ class Client:
         stream_idle_s: float | None = 60.0,
         sleep: Callable[[float], object] = time.sleep,
         http: httpx.Client | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = (base_url or default_url()).rstrip("/")
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout_s))
         self._http.base_url = httpx.URL(self.base_url)
+        _authorize(self._http, api_key)
         self._requests = _Requests(
             self._http.build_request,
             retries=retries,
@@ -300,13 +317,18 @@ class Client:
         response = self._send(self._requests.task_types(), Safety.IDEMPOTENT)
         return [TaskType.from_json(entry) for entry in response.json()]
 
+    def whoami(self) -> Identity:
+        """Whom the service takes this client for: its API key's name, and whether it is an
+        admin's (``keys`` is False when the service asks for none)."""
+        return Identity.from_json(self._send(self._requests.whoami(), Safety.IDEMPOTENT).json())
+
     def list(
         self,
         *,
         status: StatusFilter = None,
         task_type: str | None = None,
         limit: int | None = None,
-    ) -> Iterator[Task]:
+    ) -> Generator[Task, None, None]:
         """The matching tasks, newest first, read one NDJSON line at a time as they arrive.
 
         ``status`` is one status or several. The request is sent when iteration starts."""
@@ -323,28 +345,29 @@ class Client:
 
     def watch(
         self, *, status: StatusFilter = None, task_type: str | None = None
-    ) -> Iterator[WatchItem]:
+    ) -> Generator[WatchItem, None, None]:
         """The matching tasks (``Snapshot`` each), ``Synced``, then a ``TaskEvent`` for every
         later matching change, until the caller stops. If the service drops the watch, it is
         opened again: a ``Resync`` comes first, then a fresh snapshot."""
-        attempts = self._requests.policy.start(Safety.IDEMPOTENT)
+        reconnects = Reconnects(self._requests.policy)
         reopened = False
         while True:
             request = self._requests.watch(status, task_type)
             response = self._send(request, Safety.IDEMPOTENT, stream=True)
+            reconnects.opened()
             try:
                 if reopened:
                     yield Resync()
                 for line in response.iter_lines():
                     if (data := _ndjson(line)) is not None:
-                        attempts.reset()
+                        reconnects.delivered()
                         yield _watch_item(data)
             except httpx.TransportError:
                 pass  # dropped: opened again below
             finally:
                 response.close()
             reopened = True
-            self._pause(attempts, None, request)
+            self._pause(reconnects, None, request)
 
     def events(
         self,
@@ -353,7 +376,7 @@ class Client:
         task_type: str | None = None,
         status: StatusFilter = None,
         last_event_id: int | str | None = None,
-    ) -> Iterator[StreamItem]:
+    ) -> Generator[StreamItem, None, None]:
         """Every matching event (``GET /events``), from now or after ``last_event_id``, until
         the caller stops.
 
@@ -363,47 +386,48 @@ class Client:
         its history), a ``Resync`` comes instead: reload what you hold, then carry on."""
         params = _filters(task_id=task_id, task_type=task_type, status=status)
         position = FeedPosition(last_event_id)
-        attempts = self._requests.policy.start(Safety.IDEMPOTENT)
+        reconnects = Reconnects(self._requests.policy)
         while True:
             request = self._requests.events(params, position)
             response = self._send(request, Safety.IDEMPOTENT, stream=True)
+            reconnects.opened()
             try:
                 for sse in EventSource(response).iter_sse():
-                    attempts.reset()
                     if (item := position.take(sse)) is not None:
+                        reconnects.delivered()
                         yield item
             except httpx.TransportError:
                 pass  # dropped: resumed below
             finally:
                 response.close()
-            self._pause(attempts, position.retry_s, request)
+            self._pause(reconnects, position.retry_s, request)
 
     def task_events(
         self, task_id: str, *, last_event_id: int | str | None = None
-    ) -> Iterator[TaskEvent]:
+    ) -> Generator[TaskEvent, None, None]:
         """One task's events (``GET /tasks/{id}/events``): its current state, then each
         change; ends after ``task.completed``, ``failed``, ``cancelled`` or ``expired``.
         Reconnects like ``events()``; a reconnect after the end (204) ends it too."""
         position = FeedPosition(last_event_id)
-        attempts = self._requests.policy.start(Safety.IDEMPOTENT)
+        reconnects = Reconnects(self._requests.policy)
         while True:
             request = self._requests.task_events(task_id, position)
             response = self._send(request, Safety.IDEMPOTENT, stream=True)
+            reconnects.opened()
             try:
                 if response.status_code == 204:
                     return
                 for sse in EventSource(response).iter_sse():
-                    attempts.reset()
-                    item = position.take(sse)
-                    if isinstance(item, TaskEvent):
+                    if isinstance(item := position.take(sse), TaskEvent):
+                        reconnects.delivered()
                         yield item
-                        if item.is_terminal:
-                            return
+                    if sse.event in TERMINAL_EVENTS:  # (one seen before, too)
+                        return
             except httpx.TransportError:
                 pass
             finally:
                 response.close()
-            self._pause(attempts, position.retry_s, request)
+            self._pause(reconnects, position.retry_s, request)
 
     def _send(
         self, request: httpx.Request, safety: Safety, *, stream: bool = False
@@ -427,13 +451,11 @@ class Client:
                     raise problem_of(response, attempts=attempts.made)
             self._sleep(delay)
 
-    def _pause(self, attempts: Attempts, retry_s: float | None, request: httpx.Request) -> None:
-        """Wait before reconnecting a stream; give up after ``retries`` connections in a row
-        that delivered nothing."""
-        attempts.made += 1
-        if attempts.made > attempts.policy.retries + 1:
+    def _pause(self, reconnects: Reconnects, retry_s: float | None, request: httpx.Request) -> None:
+        """Wait before reconnecting a stream, or give up (see ``Reconnects``)."""
+        if (wait_s := reconnects.wait_s(retry_s)) is None:
             raise TransportError(f"{request.method} {request.url}: the stream keeps ending")
-        self._sleep(retry_s if retry_s is not None else attempts.policy.backoff_s)
+        self._sleep(wait_s)
 
 
 class AsyncClient:
@@ -453,10 +475,12 @@ class AsyncClient:
         stream_idle_s: float | None = 60.0,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         http: httpx.AsyncClient | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.base_url = (base_url or default_url()).rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s))
         self._http.base_url = httpx.URL(self.base_url)
+        _authorize(self._http, api_key)
         self._requests = _Requests(
             self._http.build_request,
             retries=retries,
@@ -529,13 +553,18 @@ class AsyncClient:
         response = await self._send(self._requests.task_types(), Safety.IDEMPOTENT)
         return [TaskType.from_json(entry) for entry in response.json()]
 
+    async def whoami(self) -> Identity:
+        """Whom the service takes this client for (see ``Client.whoami``)."""
+        response = await self._send(self._requests.whoami(), Safety.IDEMPOTENT)
+        return Identity.from_json(response.json())
+
     async def list(
         self,
         *,
         status: StatusFilter = None,
         task_type: str | None = None,
         limit: int | None = None,
-    ) -> AsyncIterator[Task]:
+    ) -> AsyncGenerator[Task, None]:
         """See ``Client.list``."""
         request = self._requests.list(status, task_type, limit)
         response = await self._send(request, Safety.IDEMPOTENT, stream=True)
@@ -550,26 +579,27 @@ class AsyncClient:
 
     async def watch(
         self, *, status: StatusFilter = None, task_type: str | None = None
-    ) -> AsyncIterator[WatchItem]:
+    ) -> AsyncGenerator[WatchItem, None]:
         """See ``Client.watch``."""
-        attempts = self._requests.policy.start(Safety.IDEMPOTENT)
+        reconnects = Reconnects(self._requests.policy)
         reopened = False
         while True:
             request = self._requests.watch(status, task_type)
             response = await self._send(request, Safety.IDEMPOTENT, stream=True)
+            reconnects.opened()
             try:
                 if reopened:
                     yield Resync()
                 async for line in response.aiter_lines():
                     if (data := _ndjson(line)) is not None:
-                        attempts.reset()
+                        reconnects.delivered()
                         yield _watch_item(data)
             except httpx.TransportError:
                 pass
             finally:
                 await response.aclose()
             reopened = True
-            await self._pause(attempts, None, request)
+            await self._pause(reconnects, None, request)
 
     async def events(
         self,
@@ -578,49 +608,50 @@ class AsyncClient:
         task_type: str | None = None,
         status: StatusFilter = None,
         last_event_id: int | str | None = None,
-    ) -> AsyncIterator[StreamItem]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """See ``Client.events``."""
         params = _filters(task_id=task_id, task_type=task_type, status=status)
         position = FeedPosition(last_event_id)
-        attempts = self._requests.policy.start(Safety.IDEMPOTENT)
+        reconnects = Reconnects(self._requests.policy)
         while True:
             request = self._requests.events(params, position)
             response = await self._send(request, Safety.IDEMPOTENT, stream=True)
+            reconnects.opened()
             try:
                 async for sse in EventSource(response).aiter_sse():
-                    attempts.reset()
                     if (item := position.take(sse)) is not None:
+                        reconnects.delivered()
                         yield item
             except httpx.TransportError:
                 pass
             finally:
                 await response.aclose()
-            await self._pause(attempts, position.retry_s, request)
+            await self._pause(reconnects, position.retry_s, request)
 
     async def task_events(
         self, task_id: str, *, last_event_id: int | str | None = None
-    ) -> AsyncIterator[TaskEvent]:
+    ) -> AsyncGenerator[TaskEvent, None]:
         """See ``Client.task_events``."""
         position = FeedPosition(last_event_id)
-        attempts = self._requests.policy.start(Safety.IDEMPOTENT)
+        reconnects = Reconnects(self._requests.policy)
         while True:
             request = self._requests.task_events(task_id, position)
             response = await self._send(request, Safety.IDEMPOTENT, stream=True)
+            reconnects.opened()
             try:
                 if response.status_code == 204:
                     return
                 async for sse in EventSource(response).aiter_sse():
-                    attempts.reset()
-                    item = position.take(sse)
-                    if isinstance(item, TaskEvent):
+                    if isinstance(item := position.take(sse), TaskEvent):
+                        reconnects.delivered()
                         yield item
-                        if item.is_terminal:
-                            return
+                    if sse.event in TERMINAL_EVENTS:  # (one seen before, too)
+                        return
             except httpx.TransportError:
                 pass
             finally:
                 await response.aclose()
-            await self._pause(attempts, position.retry_s, request)
+            await self._pause(reconnects, position.retry_s, request)
 
     async def _send(
         self, request: httpx.Request, safety: Safety, *, stream: bool = False
@@ -644,9 +675,8 @@ class AsyncClient:
             await self._sleep(delay)
 
     async def _pause(
-        self, attempts: Attempts, retry_s: float | None, request: httpx.Request
+        self, reconnects: Reconnects, retry_s: float | None, request: httpx.Request
     ) -> None:
-        attempts.made += 1
-        if attempts.made > attempts.policy.retries + 1:
+        if (wait_s := reconnects.wait_s(retry_s)) is None:
             raise TransportError(f"{request.method} {request.url}: the stream keeps ending")
-        await self._sleep(retry_s if retry_s is not None else attempts.policy.backoff_s)
+        await self._sleep(wait_s)

@@ -4,6 +4,7 @@ TaskwireError
 ├── TransportError          the service could not be reached (after the retries)
 └── ProblemError            the service answered with an error (problem details)
     ├── InvalidRequest      400, 413, 422: the request itself is wrong; see ``errors``
+    ├── Unauthorized        401: no valid API key (``api_key=``, or ``TASKWIRE_API_KEY``)
     ├── NotFound            404: no such task (or it has expired)
     ├── Conflict            409: not in a state for that (cancel a finished task, …)
     ├── RateLimited         429: see ``retry_after_s``
@@ -111,6 +112,10 @@ class InvalidRequest(ProblemError):
     Idempotency-Key reused with a different body)."""
 
 
+class Unauthorized(ProblemError):
+    """401: the service asks for an API key, and none, or a wrong one, was sent."""
+
+
 class NotFound(ProblemError):
     """404: no such task, or it has expired."""
 
@@ -133,6 +138,7 @@ class ServerError(ProblemError):
 
 _BY_STATUS: dict[int, type[ProblemError]] = {
     400: InvalidRequest,
+    401: Unauthorized,
     404: NotFound,
     409: Conflict,
     413: InvalidRequest,

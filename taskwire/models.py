@@ -90,6 +90,12 @@ class Task:
     def is_finished(self) -> bool:
         return self.status.is_finished
 
+    @property
+    def owner(self) -> str | None:
+        """The name of the API key that submitted it (only when the service uses keys)."""
+        owner = self.extra.get("owner")
+        return owner if isinstance(owner, str) else None
+
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Task:
         error = data.get("error")
@@ -212,3 +218,17 @@ def _timestamp(value: str) -> datetime:
 
 def _optional_timestamp(value: str | None) -> datetime | None:
     return None if value is None else _timestamp(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who the service takes a client for (``GET /whoami``): whether it asks for API keys,
+    the key's name (a task's ``owner``), and whether it reaches every task."""
+
+    keys: bool
+    name: str | None
+    admin: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Identity:
+        return cls(keys=bool(data["keys"]), name=data.get("name"), admin=bool(data["admin"]))

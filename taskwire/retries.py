@@ -11,6 +11,10 @@ A request is retried only when sending it twice cannot do twice what it asks:
 - ``Safety.UNSENT``: ``POST /tasks/{id}/retry``, which is not idempotent: retried only when the
   service surely did nothing: a 429 or 503 (a refusal), or a connection that never opened.
 
+Streams reconnect (see ``Reconnects``): a stream the service ends, or that drops, is opened
+again after the ``retry:`` the service asked for (SSE) or a backoff; a stream gives up after
+``retries`` connections in a row that did not work.
+
 The wait is the answer's ``Retry-After`` if it has one, else an exponential backoff
 (``backoff_s``, doubling, at most ``max_backoff_s``). One call makes at most ``1 + retries``
 requests and waits ``max_wait_s`` in all: a ``Retry-After`` longer than what is left of that
@@ -19,6 +23,8 @@ is not waited out; the error is raised at once, carrying ``retry_after_s``.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -81,11 +87,6 @@ class Attempts:
             return None
         return self._wait(retry_after_s(response))
 
-    def reset(self) -> None:
-        """Start the budget afresh (a stream that worked for a while and then dropped)."""
-        self.made = 0
-        self.waited_s = 0.0
-
     def _wait(self, asked_s: float | None) -> float | None:
         if self.made > self.policy.retries:
             return None
@@ -96,3 +97,40 @@ class Attempts:
             return None
         self.waited_s += asked_s
         return asked_s
+
+
+HEALTHY_S = 5.0
+"""A stream open this long worked, even if it delivered nothing (a quiet feed)."""
+
+
+class Reconnects:
+    """When a stream that ended is opened again, and when it gives up.
+
+    A connection that delivered an item, or stayed open ``HEALTHY_S``, worked: the next one
+    is tried after the service's ``retry:`` (or the policy's backoff). ``retries``
+    connections in a row that did not work (a service that accepts and hangs up at once, as
+    one that is shutting down does) and the stream gives up.
+    """
+
+    def __init__(self, policy: RetryPolicy, clock: Callable[[], float] = time.monotonic) -> None:
+        self.policy = policy
+        self.failed = 0
+        """Connections in a row that did not work."""
+        self._clock = clock
+        self._opened_at = clock()
+        self._delivered = False
+
+    def opened(self) -> None:
+        self._opened_at = self._clock()
+        self._delivered = False
+
+    def delivered(self) -> None:
+        self._delivered = True
+
+    def wait_s(self, retry_s: float | None) -> float | None:
+        """Seconds to wait before connecting again; None: give up."""
+        worked = self._delivered or self._clock() - self._opened_at >= HEALTHY_S
+        self.failed = 0 if worked else self.failed + 1
+        if self.failed > self.policy.retries:
+            return None
+        return self.policy.backoff_s if retry_s is None else retry_s
