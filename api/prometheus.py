@@ -175,6 +175,11 @@ class ServiceCollector(Collector):
             self._events = await self._backend.event_counts()
 
     def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "taskwire_metrics_exporter",
+            "1 in the one process group that exports the service-wide figures, else 0",
+            value=1 if self._exporting else 0,
+        )
         if not self._exporting:
             return
         held = GaugeMetricFamily("taskwire_tasks", "Tasks held, by status", labels=["status"])

@@ -358,3 +358,8 @@ async def test_a_scrape_of_any_gunicorn_worker_reports_the_whole_group_once(
     exported = [text for text in [scrapes[0], elsewhere] if metric(text, "taskwire_tasks{")]
     assert len(exported) == 1
     assert 'taskwire_tasks{status="completed"} 12.0' in exported[0]
+    exporters = [metric(text, "taskwire_metrics_exporter ") for text in [scrapes[0], elsewhere]]
+    assert sorted(exporters) == [
+        ["taskwire_metrics_exporter 0.0"],
+        ["taskwire_metrics_exporter 1.0"],
+    ]

@@ -18,6 +18,7 @@ async def test_metrics_are_prometheus_text(app: FastAPI, client: httpx.AsyncClie
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert 'taskwire_tasks{status="completed"} 1.0' in text
+    assert "taskwire_metrics_exporter 1.0" in text  # one process: it exports
     assert 'taskwire_tasks_finished_total{status="completed",task_type="compute_sum"} 1.0' in text
     assert 'taskwire_events_total{name="task.completed"} 1.0' in text
     posts = 'taskwire_http_request_duration_seconds_count{method="POST",route="/tasks"'
