@@ -125,6 +125,7 @@ def measure(rounds: int = 5, seconds: float = 4) -> dict[str, Any]:
         {
             "raw ASGI": ("bench.baselines.raw_asgi:app", {}),
             "bare FastAPI": ("bench.baselines.bare_fastapi:app", {}),
+            "lean FastAPI": ("bench.baselines.lean_fastapi:app", {}),
             "Taskwire": ("asgi:app", HIGH_LIMIT),
         },
         "bare FastAPI",
