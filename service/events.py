@@ -56,7 +56,9 @@ class Event:
 
     @classmethod
     def of(cls, event_id: int, name: str, task: Task, at: float = 0.0) -> Event:
-        data = task_json(task)
+        # A copy of exactly its length: orjson's bytes keep the whole buffer they were
+        # written in (4 KiB at least), and events live on in the history and in queues.
+        data = bytes(memoryview(task_json(task)))
         owner = owner_of(task)
         return cls(event_id, name, task.task_id, task.task_type, task.status, data, owner, at)
 

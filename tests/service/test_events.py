@@ -5,6 +5,7 @@ here; SlowHistory lets events arrive while a subscriber is still reading the his
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 from datetime import UTC, datetime
 
 import orjson
@@ -88,6 +89,21 @@ async def test_event_of_snapshots_the_task() -> None:
         TaskStatus.QUEUED,
     )
     assert orjson.loads(event.data)["status"] == "queued"
+
+
+def test_an_event_holds_its_data_in_no_more_memory_than_its_length() -> None:
+    # Events live on in the history and in subscribers' queues, and the history's byte bound
+    # counts len(data): orjson's bytes keep the 4 KiB buffer they were written in.
+    task = make_task("t")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        events = [Event.of(n, "task.queued", task) for n in range(1000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    data = sum(len(event.data) for event in events)
+    assert held < 2 * data + 1000 * 200, f"{held / 1000:.0f} B per event of {data / 1000:.0f} B"
 
 
 async def test_a_subscriber_gets_events_delivered_after_it_subscribed_in_order() -> None:
