@@ -351,9 +351,11 @@ def is_stream(scope: Scope) -> bool:
     path: str = scope["path"]
     if is_event_stream(path):
         return True
-    if path != "/tasks" or b"watch" not in scope["query_string"]:
+    query: bytes = scope["query_string"]
+    # Skipped cheaply only when no spelling of "watch" can be there (%77atch is one).
+    if path != "/tasks" or (b"watch" not in query and b"%" not in query):
         return False
-    watch = QueryParams(scope["query_string"]).get("watch", "")
+    watch = QueryParams(query).get("watch", "")
     return watch.lower() in TRUE_WORDS
 
 

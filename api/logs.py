@@ -6,7 +6,7 @@ import logging
 import sys
 import time
 
-from middleware.logsafe import printable
+from middleware.logsafe import one_line
 from middleware.requestid import request_id
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
@@ -17,7 +17,7 @@ class OneLineFormatter(logging.Formatter):
     escaped (``middleware/logsafe.py``); only a traceback, appended after, spans lines."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = printable(record.message)
+        record.message = one_line(record.message)
         return super().formatMessage(record)
 
 

@@ -45,7 +45,8 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._start_head_clock()
+        if self._head_deadline is None:  # a later request; the first's runs from the connect
+            self._start_head_clock()
 
     def on_headers_complete(self) -> None:
         self._stop_head_clock()

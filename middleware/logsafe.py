@@ -8,10 +8,16 @@ a backslash as ``\\\\``, so that an escape cannot be forged either.
 
 from __future__ import annotations
 
-_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
-_ESCAPES[ord("\\")] = "\\\\"
+_CONTROLS = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))}
+_ESCAPES = {**_CONTROLS, ord("\\"): "\\\\"}
 
 
 def printable(value: str) -> str:
     """``value`` with its control characters (and backslashes) escaped."""
     return value.translate(_ESCAPES)
+
+
+def one_line(value: str) -> str:
+    """``value`` with its control characters escaped but backslashes kept: for a whole log
+    message, whose client-chosen parts ``printable`` has escaped already."""
+    return value.translate(_CONTROLS)

@@ -11,9 +11,9 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Protocol
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware.headers import add_headers
 from middleware.problem import Problem
 
 logger = logging.getLogger("taskwire.ratelimit")
@@ -114,7 +114,7 @@ class RateLimitMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders(scope=message).raw.extend(headers)
+                add_headers(message, headers)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -6,13 +6,12 @@ import re
 from contextvars import ContextVar
 from random import getrandbits
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from middleware.headers import STARTS, add_headers
 
 HEADER = b"x-request-id"
 _SANE = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
-
-_STARTS = ("http.response.start", "websocket.http.response.start")
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 """The id of the request being served; ``-`` outside a request (workers, timers)."""
@@ -38,8 +37,8 @@ class RequestIdMiddleware:
         token = request_id.set(rid.decode("latin-1"))
 
         async def send_with_id(message: Message) -> None:
-            if message["type"] in _STARTS:
-                MutableHeaders(scope=message).raw.append((HEADER, rid))
+            if message["type"] in STARTS:
+                add_headers(message, ((HEADER, rid),))
             await send(message)
 
         try:

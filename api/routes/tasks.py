@@ -67,7 +67,7 @@ TaskId = Annotated[
 ]
 TaskIdFilter = Annotated[
     str | None,
-    AfterValidator(lambda value: value and canonical_task_id(value)),
+    AfterValidator(lambda value: None if value is None else canonical_task_id(value)),
     Query(description=_TASK_ID_DOC, json_schema_extra=_TASK_ID_SCHEMA),
 ]
 

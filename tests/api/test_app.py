@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api import schemas
-from api.app import TaskwireAPI
+from api.app import TaskwireAPI, is_stream
 from api.logs import RequestIdFilter
 from api.problems import classify
 from middleware.ratelimit import QUOTA_EXCEEDED
@@ -552,3 +552,40 @@ def test_invalid_json_is_one_error_for_the_whole_body() -> None:
         }
     ]
     assert problem.detail == "invalid body"
+
+
+# Which requests are streams, for the per-address stream cap (middleware/streamlimit.py) ---
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "stream"),
+    [
+        pytest.param("/events", b"", True, id="events"),
+        pytest.param("/events", b"task_id=x&status=failed", True, id="events-filtered"),
+        pytest.param("/tasks/x/events", b"", True, id="a-task-s-events"),
+        pytest.param("/tasks", b"watch=true", True, id="watch-true"),
+        pytest.param("/tasks", b"watch=1", True, id="watch-1"),
+        pytest.param("/tasks", b"watch=yes", True, id="watch-yes"),
+        pytest.param("/tasks", b"watch=on", True, id="watch-on"),
+        pytest.param("/tasks", b"watch=TRUE", True, id="watch-TRUE"),
+        pytest.param("/tasks", b"limit=5&watch=t&status=queued", True, id="watch-among-others"),
+        pytest.param("/tasks", b"watch=false", False, id="watch-false"),
+        pytest.param("/tasks", b"watch=0", False, id="watch-0"),
+        pytest.param("/tasks", b"watch=", False, id="watch-empty"),
+        pytest.param("/tasks", b"", False, id="watch-absent"),
+        pytest.param("/tasks", b"watchful=true", False, id="another-parameter"),
+        pytest.param("/tasks", b"x=watch", False, id="watch-as-a-value"),
+        pytest.param("/tasks/x", b"watch=true", False, id="a-task-is-not-watched"),
+        pytest.param("/tasks/x", b"wait=true", False, id="long-poll"),
+        pytest.param("/healthz", b"", False, id="healthz"),
+        pytest.param("/tasks", b"%77atch=true", True, id="percent-encoded"),
+    ],
+)
+def test_is_stream(path: str, query: bytes, stream: bool) -> None:
+    assert is_stream({"type": "http", "path": path, "query_string": query}) is stream
+
+
+def test_is_stream_agrees_with_the_route_on_repeated_watch_parameters() -> None:
+    # The route reads the last value of a repeated parameter; so does is_stream.
+    assert is_stream({"path": "/tasks", "query_string": b"watch=false&watch=true"}) is True
+    assert is_stream({"path": "/tasks", "query_string": b"watch=true&watch=false"}) is False

@@ -7,8 +7,12 @@ whole stack in tests/api/test_app.py.)
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import re
+import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -22,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from middleware.accesslog import AccessLogMiddleware
 from middleware.requestid import RequestIdMiddleware, request_id
 from tests.middleware.harness import Exchange, http_scope, logged
+from tests.support import FAILSAFE_S, serve
 
 LINE = re.compile(r'(?P<client>\S+) "(?P<method>\S+) (?P<path>\S+)" (?P<status>\d+) \d+\.\dms')
 
@@ -124,3 +129,93 @@ async def test_other_scopes_pass_straight_through() -> None:
     with logged("taskwire.access", logging.INFO) as logs:
         await AccessLogMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"] and logs.records == []
+
+
+# Values the client chose, through a real server: uvicorn decodes the path's %-escapes, so a
+# request line can carry a newline or a terminal escape into the log (httpx would normalise
+# the path, hence a raw socket).
+
+FORGED_TARGET = b"/tasks/abc%0A2026-12-01T00:00:00Z%20INFO%20taskwire.access%20FORGED"
+
+
+class Written(logging.StreamHandler):  # type: ignore[type-arg]
+    """What a logger writes, formatted, to a string; ``emitted`` is set at each record."""
+
+    def __init__(self, formatter: logging.Formatter | None = None) -> None:
+        super().__init__(io.StringIO())
+        self.emitted = asyncio.Event()
+        if formatter is not None:
+            self.setFormatter(formatter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        super().emit(record)
+        self.emitted.set()
+
+    @property
+    def text(self) -> str:
+        value: str = self.stream.getvalue()
+        return value
+
+
+@contextmanager
+def watched(handler: logging.Handler) -> Iterator[None]:
+    logger = logging.getLogger("taskwire.access")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+async def request_line(url: str, target: bytes) -> bytes:
+    """Send ``GET target`` as it is, on a connection of its own; returns the whole answer."""
+    host, port = url.removeprefix("http://").split(":")
+    async with asyncio.timeout(FAILSAFE_S):
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(b"GET %s HTTP/1.1\r\nHost: tw\r\nConnection: close\r\n\r\n" % target)
+            return await reader.read()  # until the server closes the connection
+        finally:
+            writer.close()
+
+
+async def not_found(scope: Scope, receive: Receive, send: Send) -> None:
+    await PlainTextResponse("no", status_code=404)(scope, receive, send)
+
+
+@pytest.mark.parametrize(
+    ("target", "logged_target"),
+    [
+        pytest.param(
+            FORGED_TARGET,
+            "/tasks/abc\\x0a2026-12-01T00:00:00Z INFO taskwire.access FORGED",
+            id="newline-forging-a-line",
+        ),
+        pytest.param(b"/tasks/%1b%5b31m", "/tasks/\\x1b[31m", id="terminal-escape"),
+        pytest.param(b"/a%5Cx0a", "/a\\\\x0a", id="backslash-forging-an-escape"),
+        pytest.param(b"/tasks?colour=%1b%5b31m", "/tasks?colour=%1b%5b31m", id="query-as-sent"),
+    ],
+)
+async def test_the_path_and_query_are_logged_escaped(target: bytes, logged_target: str) -> None:
+    handler = Written()
+    with watched(handler):
+        async with serve(AccessLogMiddleware(not_found)) as url:  # type: ignore[arg-type]
+            answer = await request_line(url, target)
+            async with asyncio.timeout(FAILSAFE_S):
+                await handler.emitted.wait()
+    assert answer.startswith(b"HTTP/1.1 404 ")
+    [line] = handler.text.splitlines()
+    assert re.fullmatch(r'127\.0\.0\.1 "GET (.*)" 404 \d+\.\dms', line)
+    assert line.startswith(f'127.0.0.1 "GET {logged_target}" 404 ')
+    assert not [char for char in line if unicodedata.category(char) == "Cc"]
+
+
+async def test_the_method_is_logged_escaped_too() -> None:
+    # uvicorn only passes methods it knows; another server, or a proxy, may pass any token.
+    with logged("taskwire.access", logging.INFO) as logs:
+        await Exchange().run(AccessLogMiddleware(not_found), http_scope("GE\x1b[2JT\n", "/"))
+    [line] = logs.messages
+    assert line.startswith('192.0.2.1 "GE\\x1b[2JT\\x0a /" 404 ')

@@ -15,7 +15,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from middleware.errors import ErrorMiddleware
 from middleware.problem import PROBLEM_JSON, Problem
@@ -265,3 +265,42 @@ async def test_a_client_that_leaves_mid_request_gets_no_answer_and_no_error_logg
     assert logs.levels == {"INFO"}
     assert logs.messages == ["GET /: the client left mid-request"]
     assert classifier.asked == []
+
+
+FORGING_PATH = "/tasks/abc\n2026-12-01T00:00:00Z INFO taskwire.access FORGED\x1b[31m"
+FORGING_LOGGED = "/tasks/abc\\x0a2026-12-01T00:00:00Z INFO taskwire.access FORGED\\x1b[31m"
+
+
+async def fails_at_once(scope: Scope, receive: Receive, send: Send) -> None:
+    raise ZeroDivisionError("division by zero")
+
+
+async def reads_a_body_that_never_comes(scope: Scope, receive: Receive, send: Send) -> None:
+    await Request(scope, receive).body()
+
+
+@pytest.mark.parametrize(
+    ("app", "gone", "logged_as"),
+    [
+        pytest.param(fails_at_once, False, "GET {} failed", id="unexpected-error"),
+        pytest.param(breaks_mid_stream, False, "GET {} broke off mid-response", id="broken-stream"),
+        pytest.param(
+            reads_a_body_that_never_comes,
+            True,
+            "GET {}: the client left mid-request",
+            id="client-left",
+        ),
+    ],
+)
+async def test_the_path_a_client_chose_is_logged_escaped_on_one_line(
+    app: ASGIApp, gone: bool, logged_as: str
+) -> None:
+    exchange = Exchange(body=())
+    if gone:
+        exchange.gone.set()
+    with logged("taskwire.errors") as logs:
+        await exchange.run(
+            ErrorMiddleware(app, classify=Classifier()), http_scope(path=FORGING_PATH)
+        )
+    assert logged_as.format(FORGING_LOGGED) in logs.messages
+    assert not [m for m in logs.messages if "\n" in m or "\x1b" in m]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from starlette.responses import PlainTextResponse
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from middleware.requestid import RequestIdMiddleware, request_id
 
@@ -67,3 +67,61 @@ async def test_other_scopes_pass_straight_through_without_an_id() -> None:
 
     await RequestIdMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan -"]
+
+
+def websocket_scope(headers: list[tuple[bytes, bytes]]) -> Scope:
+    return {
+        "type": "websocket",
+        "path": "/events",
+        "headers": headers,
+        "extensions": {"websocket.http.response": {}},
+    }
+
+
+async def deny_with_the_id(scope: Scope, receive: Receive, send: Send) -> None:
+    # A WebSocket denial response (the ASGI extension), saying which id it saw.
+    await send({"type": "websocket.http.response.start", "status": 400, "headers": []})
+    await send({"type": "websocket.http.response.body", "body": request_id.get().encode()})
+
+
+async def run_handshake(app: ASGIApp, scope: Scope) -> list[Message]:
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_a_websocket_denial_carries_the_id_the_handshake_was_served_with() -> None:
+    start, body = await run_handshake(
+        RequestIdMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"ws-7")])
+    )
+    assert start["type"] == "websocket.http.response.start"
+    assert (b"x-request-id", b"ws-7") in start["headers"]
+    assert body["body"] == b"ws-7"
+    assert request_id.get() == "-"
+
+
+async def test_a_websocket_handshake_without_an_id_gets_a_new_one() -> None:
+    start, body = await run_handshake(
+        RequestIdMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"bad id")])
+    )
+    [given] = [value for name, value in start["headers"] if name == b"x-request-id"]
+    assert len(given) == 32 and given == body["body"]
+
+
+async def test_other_websocket_messages_pass_untouched() -> None:
+    async def accept_and_close(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "websocket.accept", "headers": []})
+        await send({"type": "websocket.close", "code": 1000})
+
+    sent = await run_handshake(RequestIdMiddleware(accept_and_close), websocket_scope([]))
+    assert sent == [
+        {"type": "websocket.accept", "headers": []},
+        {"type": "websocket.close", "code": 1000},
+    ]

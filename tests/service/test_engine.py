@@ -17,10 +17,10 @@ from pydantic import TypeAdapter
 from service.backend import Claim, TaskQuery
 from service.backends.memory import MemoryBackend
 from service.clock import Clock
-from service.engine import Engine
+from service.engine import PROGRESS_BYTES_PER_STEP, Engine, progress_step
 from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
 from service.events import Event, EventFilter
-from service.model import Task, TaskStatus
+from service.model import Task, TaskStatus, task_json
 from service.tasktypes import Submission, TaskSubmission
 from tests.support import (
     FAILSAFE_S,
@@ -627,3 +627,95 @@ async def test_closing_releases_running_tasks_to_a_backend_that_outlives_the_pro
         await gate.reached_by(1)
     assert backend.released == [task.task_id]
     assert backend.renewals == 0  # a 60 s lease had no need of it yet
+
+
+# Large tasks report progress in coarser steps -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("task_bytes", "step"),
+    [
+        pytest.param(0, 1, id="empty"),
+        pytest.param(300, 1, id="small"),
+        pytest.param(PROGRESS_BYTES_PER_STEP, 1, id="16KiB"),
+        pytest.param(PROGRESS_BYTES_PER_STEP + 1, 2, id="16KiB+1"),
+        pytest.param(2 * PROGRESS_BYTES_PER_STEP, 2, id="32KiB"),
+        pytest.param(100_000, 7, id="100KB"),
+        pytest.param(24 * PROGRESS_BYTES_PER_STEP + 1, 25, id="just-over-24-steps"),
+        pytest.param(1_000_000, 25, id="1MB-capped"),
+        pytest.param(10**9, 25, id="1GB-capped"),
+    ],
+)
+def test_progress_step_grows_with_the_task_s_size_up_to_a_quarter(
+    task_bytes: int, step: int
+) -> None:
+    assert PROGRESS_BYTES_PER_STEP == 16 * 1024
+    assert progress_step(task_bytes) == step
+
+
+def letters_task(length: int) -> Submission:
+    return submission("find_longest_consecutive_letters", string="ab" * (length // 2))
+
+
+async def reported(backend: MemoryBackend, clock: FakeClock, length: int) -> tuple[int, list[int]]:
+    """Report every percent of a claimed task's work, each past the throttle's interval;
+    returns the task's progress step and the percents that made an event."""
+    monotonic = FakeClock(0.0)
+    engine = new_engine(backend, clock, monotonic=monotonic)
+    task = await engine.submit(letters_task(length))
+    claim = await backend.claim()
+    report = engine._progress_reporter(claim, duration_s=10.0)
+    for percent in range(1, 101):
+        monotonic.advance(1.0)
+        await report((percent + 0.5) / 100)  # (the half: 0.29 * 100 is 28.999...)
+    progress = [
+        e for e in await history(backend) if e.name == "task.progress" and e.task_id == task.task_id
+    ]
+    return progress_step(len(task_json(claim.task))), [
+        orjson.loads(e.data)["progress"] for e in progress
+    ]
+
+
+async def test_a_large_task_reports_progress_in_steps_of_its_size(
+    backend: MemoryBackend, clock: FakeClock
+) -> None:
+    small_step, small = await reported(backend, clock, 10)
+    large_step, large = await reported(backend, clock, 100_000)
+    assert (small_step, large_step) == (1, 7)
+    assert small == list(range(1, 100))  # every percent: 100% is the end, not progress
+    assert large == list(range(7, 100, 7))  # 14 events, not 99
+    assert all(b - a >= large_step for a, b in zip([0, *large], large, strict=False))
+
+
+async def test_a_large_task_run_by_the_engine_records_far_fewer_progress_events(
+    backend: MemoryBackend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Real (tiny) work in many ticks, on a monotonic clock that moves past the throttle's
+    # interval at every reading: only the progress step holds events back.
+    monkeypatch.setattr("service.tasktypes.TICK_S", 0.0001)
+    ticking = FakeClock(0.0)
+
+    def monotonic() -> float:
+        ticking.advance(1.0)
+        return ticking.now
+
+    engine = new_engine(backend, clock, work_scale=0.001, monotonic=monotonic)
+    async with started(engine):
+        small = await engine.submit(letters_task(10))
+        large = await engine.submit(letters_task(100_000))
+        for task in (small, large):
+            assert (await finished(backend, task.task_id)).status is COMPLETED
+    events = await history(backend)
+
+    def percents(task: Task) -> list[int]:
+        return [
+            orjson.loads(e.data)["progress"]
+            for e in events
+            if e.name == "task.progress" and e.task_id == task.task_id
+        ]
+
+    small_percents, large_percents = percents(small), percents(large)
+    assert len(small_percents) >= 50  # the work reports every percent or so
+    assert 0 < len(large_percents) <= 99 // 7
+    steps = [b - a for a, b in zip([0, *large_percents], large_percents, strict=False)]
+    assert min(steps) >= 7

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
 import httpx
+import pytest
 from fastapi import FastAPI
 
-from tests.support import backend_of, finished
+from service.backends.memory import MemoryBackend
+from service.model import Task, TaskStatus
+from tests.support import backend_of, client_for, engine_of, finished
 
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2, 3]}}
 
@@ -23,3 +31,50 @@ async def test_metrics_are_prometheus_text(app: FastAPI, client: httpx.AsyncClie
     assert 'taskwire_events_total{name="task.completed"} 1.0' in text
     posts = 'taskwire_http_request_duration_seconds_count{method="POST",route="/tasks"'
     assert f'{posts},status="2xx"}} 1.0' in text
+
+
+class Uniterable(dict[str, Any]):
+    """A dict that refuses to be iterated: reading it whole would cost O(tasks held)."""
+
+    def __iter__(self) -> Any:
+        raise AssertionError("the whole store was iterated")
+
+    keys = values = items = __iter__  # type: ignore[assignment]
+
+
+async def test_a_scrape_counts_thousands_of_tasks_without_reading_them(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app(max_tasks=5000, max_queue=100)
+    async with client_for(app) as client:
+        await engine_of(app).close()  # nothing moves but what the test moves
+        backend = backend_of(app)
+        assert isinstance(backend, MemoryBackend)
+
+        async def submitted() -> Task:
+            task = Task(
+                task_id=str(uuid.uuid4()),
+                task_type="compute_sum",
+                parameters={"numbers": [1]},
+                created_at=datetime(2026, 1, 1, tzinfo=UTC),
+            )
+            return await backend.submit(task, planned_s=1.0)
+
+        for _ in range(3000):
+            await submitted()
+            await backend.finish(await backend.claim(), TaskStatus.COMPLETED, result={"sum": 1})
+        for _ in range(500):
+            await backend.cancel((await submitted()).task_id)
+        for _ in range(40):
+            await submitted()
+        backend._store._tasks = Uniterable(backend._store._tasks)
+        with pytest.raises(AssertionError, match="iterated"):
+            list(backend._store)
+        response = await client.get("/metrics")
+    assert response.status_code == 200, response.text
+    text = response.text
+    assert 'taskwire_tasks{status="completed"} 3000.0' in text
+    assert 'taskwire_tasks{status="cancelled"} 500.0' in text
+    assert 'taskwire_tasks{status="queued"} 40.0' in text
+    assert 'taskwire_tasks{status="failed"} 0.0' in text
+    assert "taskwire_queue_depth 40.0" in text

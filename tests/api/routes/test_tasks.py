@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -28,6 +29,7 @@ from tests.support import (
     engine_of,
     expect_event,
     finished,
+    serve,
 )
 
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2, 3]}}
@@ -540,3 +542,104 @@ async def test_an_unexpected_error_is_500_logged_with_the_request_id_never_shown
     record = next(r for r in caplog.records if r.name == "taskwire.errors")
     assert record.request_id == "trace-me-42"  # type: ignore[attr-defined]
     assert record.exc_info is not None and "secret internals" in caplog.text
+
+
+# Canonical task ids: each task has one URL ---------------------------------------------------
+
+TASK_ROUTES = [
+    pytest.param("GET", "/tasks/{}", id="get"),
+    pytest.param("GET", "/tasks/{}?wait=true", id="long-poll"),
+    pytest.param("DELETE", "/tasks/{}", id="cancel"),
+    pytest.param("POST", "/tasks/{}/retry", id="retry"),
+    pytest.param("GET", "/tasks/{}/events", id="events"),
+    pytest.param("GET", "/tasks/{}/history", id="history"),
+]
+OTHER_SPELLINGS = [
+    pytest.param(UNKNOWN_ID.upper(), id="upper-case"),
+    pytest.param(UNKNOWN_ID.replace("-", ""), id="no-hyphens"),
+    pytest.param("{" + UNKNOWN_ID + "}", id="braces"),
+    pytest.param("urn:uuid:" + UNKNOWN_ID, id="urn"),
+    pytest.param(UNKNOWN_ID + " ", id="trailing-space"),
+    pytest.param(" " + UNKNOWN_ID, id="leading-space"),
+    pytest.param(UNKNOWN_ID[:-1] + "g", id="not-hex"),
+    pytest.param("nope", id="not-a-uuid"),
+]
+
+
+def assert_task_id_refused(response: httpx.Response, where: str = "path") -> None:
+    body = assert_problem(response, 400)
+    assert body["detail"] == "invalid task_id"
+    [error] = body["errors"]
+    assert (error["in"], error["field"], error["type"]) == (where, "task_id", "task_id")
+    assert "lowercase" in error["detail"]
+
+
+@pytest.mark.parametrize("spelling", OTHER_SPELLINGS)
+@pytest.mark.parametrize(("method", "path"), TASK_ROUTES)
+async def test_a_task_id_spelled_otherwise_than_the_server_writes_it_is_400(
+    client: httpx.AsyncClient, method: str, path: str, spelling: str
+) -> None:
+    assert_task_id_refused(await client.request(method, path.format(spelling)))
+
+
+@pytest.mark.parametrize(("method", "path"), TASK_ROUTES)
+async def test_an_unknown_task_id_spelled_as_the_server_writes_it_is_404(
+    client: httpx.AsyncClient, method: str, path: str
+) -> None:
+    assert_problem(await client.request(method, path.format(UNKNOWN_ID)), 404)
+
+
+async def test_a_task_is_found_by_its_own_spelling_only(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    task = await submit(client)
+    await finished(backend_of(app), task["task_id"])
+    assert (await client.get(f"/tasks/{task['task_id']}")).status_code == 200
+    for spelling in (task["task_id"].upper(), task["task_id"].replace("-", "")):
+        assert_task_id_refused(await client.get(f"/tasks/{spelling}"))
+        assert_task_id_refused(await client.post(f"/tasks/{spelling}/retry"))
+
+
+@pytest.mark.parametrize("spelling", OTHER_SPELLINGS)
+async def test_an_events_filter_by_a_task_id_spelled_otherwise_is_400(
+    client: httpx.AsyncClient, spelling: str
+) -> None:
+    response = await client.get("/events", params={"task_id": spelling})
+    assert_task_id_refused(response, "query")
+
+
+async def test_an_events_filter_by_an_empty_task_id_is_400(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app()
+    async with (
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=FAILSAFE_S) as client,
+        client.stream("GET", "/events", params={"task_id": ""}) as response,
+    ):
+        assert response.status_code == 400, response.headers["content-type"]
+
+
+async def test_the_openapi_document_states_the_task_id_pattern(
+    client: httpx.AsyncClient,
+) -> None:
+    document = (await client.get("/openapi.json")).json()
+    described = {
+        (method, path, parameter["in"]): parameter["schema"]
+        for path, operations in document["paths"].items()
+        for method, operation in operations.items()
+        for parameter in operation.get("parameters", [])
+        if parameter["name"] == "task_id"
+    }
+    assert set(described) >= {
+        ("get", "/tasks/{task_id}", "path"),
+        ("delete", "/tasks/{task_id}", "path"),
+        ("post", "/tasks/{task_id}/retry", "path"),
+        ("get", "/tasks/{task_id}/events", "path"),
+        ("get", "/events", "query"),
+    }
+    patterns = {schema["pattern"] for schema in described.values()}
+    assert patterns == {"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"}
+    [pattern] = patterns
+    assert re.fullmatch(pattern, str(uuid.uuid4()))
+    assert not re.fullmatch(pattern, str(uuid.uuid4()).upper())

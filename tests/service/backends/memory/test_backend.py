@@ -7,21 +7,33 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import httpx
 import orjson
 import pytest
+from fastapi import FastAPI
 
 from service.backend import Claim, TaskQuery
 from service.backends import open_backend
 from service.backends.memory import MemoryBackend
+from service.backends.memory.backend import SWEEP_BATCH
 from service.backends.memory.ratelimit import SlidingWindowCounter
 from service.clock import utc
 from service.errors import LeaseLost, QueueFull, StoreFull
-from service.events import HistoryPage
+from service.events import HistoryPage, Subscriber
 from service.model import Priority, Task, TaskError, TaskStatus
 from service.settings import Settings
-from tests.support import FAILSAFE_S, FakeClock, recording
+from tests.support import (
+    FAILSAFE_S,
+    FakeClock,
+    Subscriptions,
+    backend_of,
+    bus_of,
+    recording,
+    serve,
+    sse,
+)
 
 QUEUED, PROCESSING = TaskStatus.QUEUED, TaskStatus.PROCESSING
 COMPLETED, FAILED, CANCELLED = TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED
@@ -340,3 +352,112 @@ async def test_open_backend_refuses_a_scheme_it_has_no_backend_for() -> None:
     settings = Settings.model_construct(backend="ftp://example")
     with pytest.raises(ValueError, match="no backend for ftp://"):
         open_backend(settings)
+
+
+# Sweeps: a burst of expiries goes out in batches, with turns of the event loop between
+
+MANY = 10_000
+TTL_S = 60.0
+
+
+async def finished_tasks(backend: MemoryBackend, clock: FakeClock, n: int) -> list[str]:
+    """``n`` completed tasks, made through the backend's own transitions."""
+    made = []
+    for _ in range(n):
+        task = await backend.submit(new_task(clock), planned_s=0.0)
+        await backend.finish(await claim(backend), COMPLETED, result={"sum": 1})
+        made.append(task.task_id)
+    return made
+
+
+async def test_a_sweep_delivers_its_expiries_in_batches_with_loop_turns_between(
+    clock: FakeClock,
+) -> None:
+    # Room for every event at once: what is measured is how many a subscriber that takes
+    # whatever is at hand, whenever it runs, finds waiting.
+    backend = new_backend(clock, max_tasks=MANY, subscriber_queue=MANY + 1)
+    made = await finished_tasks(backend, clock, MANY)
+    taken: list[int] = []
+
+    async def take_all(subscriber: Subscriber) -> None:
+        async for event in subscriber:
+            assert event.name == "task.expired"
+            taken.append(1 + len(subscriber.drain()))
+            if sum(taken) == MANY:
+                return
+
+    async with backend.bus.subscribe() as subscriber:
+        taking = asyncio.create_task(take_all(subscriber))
+        clock.advance(TTL_S + 1)
+        assert await backend.sweep(ttl_s=TTL_S) == MANY
+        async with asyncio.timeout(FAILSAFE_S):
+            await taking
+    assert sum(taken) == MANY
+    assert max(taken) <= SWEEP_BATCH  # it ran between every two batches
+    assert len(taken) >= MANY // SWEEP_BATCH
+    # And a batch fits in a subscriber's queue as the service sizes it by default.
+    assert Settings.model_fields["subscriber_queue"].default > SWEEP_BATCH
+    assert backend.bus.dropped == 0
+    assert await held(backend) == [] and len(made) == MANY
+    assert await backend.counts() == await recount(backend)
+
+
+async def test_a_sweep_of_what_has_not_expired_removes_nothing(clock: FakeClock) -> None:
+    backend = new_backend(clock, max_tasks=10)
+    made = await finished_tasks(backend, clock, 3)
+    clock.advance(TTL_S)  # finished exactly TTL_S ago: not before the cutoff
+    assert await backend.sweep(ttl_s=TTL_S) == 0
+    assert len(await held(backend)) == len(made)
+
+
+async def sweep_to_three_readers(
+    make_app: Callable[..., FastAPI], clock: FakeClock
+) -> tuple[list[str], list[list[str]], int]:
+    """10 000 tasks expire at once while three clients read ``/events`` (each subscriber
+    may hold 1000 events, the default); returns the tasks, the expiries each reader
+    received, and how many subscribers the bus dropped."""
+    app = make_app(max_tasks=MANY, result_ttl_s=TTL_S, subscriber_queue=1000)
+    backend = backend_of(app)
+    assert isinstance(backend, MemoryBackend)
+    made = await finished_tasks(backend, clock, MANY)
+    subscriptions = Subscriptions(bus_of(app))
+
+    async def expired(client: httpx.AsyncClient) -> list[str]:
+        seen: list[str] = []
+        async with client.stream("GET", "/events") as response:
+            assert response.status_code == 200
+            async for event in sse(response):  # ends early if the subscriber is dropped
+                if event.get("event") == "task.expired":
+                    seen.append(orjson.loads(event["data"])["task_id"])
+                    if len(seen) == MANY:
+                        break
+        return seen
+
+    async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=FAILSAFE_S) as client:
+        readers = [asyncio.create_task(expired(client)) for _ in range(3)]
+        await subscriptions.opened(3)
+        clock.advance(TTL_S + 1)
+        await app.state.cleanup.sweep()
+        async with asyncio.timeout(3 * FAILSAFE_S):
+            received = await asyncio.gather(*readers)
+    assert await held(backend) == []
+    return made, received, bus_of(app).dropped
+
+
+async def test_every_sse_reader_receives_every_expiry_of_a_large_sweep(
+    make_app: Callable[..., FastAPI], clock: FakeClock
+) -> None:
+    made, received, dropped = await sweep_to_three_readers(make_app, clock)
+    assert [len(seen) for seen in received] == [MANY] * 3
+    assert all(sorted(seen) == sorted(made) for seen in received)
+    assert dropped == 0
+
+
+async def test_the_same_sweep_in_one_batch_would_drop_every_reader(
+    make_app: Callable[..., FastAPI], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The control: what the test above guards against still happens without batches.
+    monkeypatch.setattr("service.backends.memory.backend.SWEEP_BATCH", 10**9)
+    _, received, dropped = await sweep_to_three_readers(make_app, clock)
+    assert dropped == 3
+    assert all(len(seen) < MANY for seen in received)

@@ -133,3 +133,18 @@ def test_counts_by_status_are_kept_as_tasks_move() -> None:
     assert store.counts == recount(store)
     assert (store.counts[QUEUED], store.counts[FAILED], store.counts[COMPLETED]) == (1, 2, 0)
     assert set(store.counts) == set(TaskStatus)  # every status, zeros included
+
+
+def test_expire_with_a_limit_removes_the_first_that_finished_and_leaves_the_rest() -> None:
+    store = TaskStore(10)
+    tasks = [make(n) for n in range(5)]
+    for task in tasks:
+        store.add(task)
+    for at_s, task in enumerate([tasks[3], tasks[0], tasks[4], tasks[1]]):
+        finish(store, task, at_s=at_s)
+    cutoff = T0 + timedelta(seconds=3)  # before the fourth finish
+    assert store.expire(finished_before=cutoff, limit=2) == [tasks[3], tasks[0]]
+    assert store.expire(finished_before=cutoff, limit=2) == [tasks[4]]  # the cutoff stops it
+    assert store.expire(finished_before=cutoff, limit=2) == []
+    assert [t.task_id for t in store] == ["t1", "t2"]
+    assert store.counts == recount(store)

@@ -1,0 +1,196 @@
+"""``api/server.py``: uvicorn as Taskwire runs it; a deadline for each request's head.
+
+uvicorn runs in this process with ``HeadTimeoutProtocol`` (its deadline cut to a fraction of
+a second), and raw sockets play the clients: one that sends nothing, one that stops halfway
+through its head. Waiting for the server to close a connection is reading until the end of
+the stream, an event; and what shows that a deadline did *not* cut a connection is another
+connection's deadline having passed meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from api.server import HEAD_TIMEOUT_S, HeadTimeoutProtocol, uvicorn_options
+from tests.support import FAILSAFE_S, Subscriptions, bus_of, engine_of, serve
+
+TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+DEADLINE_S = 0.2
+
+
+class QuickDeadline(HeadTimeoutProtocol):
+    head_timeout_s = DEADLINE_S
+
+
+class Connection:
+    """A raw client connection."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    def send(self, data: bytes) -> None:
+        self.writer.write(data)
+
+    async def response(self) -> bytes:
+        """One whole response (its head and a ``content-length`` body)."""
+        async with asyncio.timeout(FAILSAFE_S):
+            head = await self.reader.readuntil(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            return head + await self.reader.readexactly(length)
+
+    async def until_closed(self) -> bytes:
+        """Everything the server sends until it closes the connection."""
+        async with asyncio.timeout(FAILSAFE_S):
+            return await self.reader.read()
+
+
+@asynccontextmanager
+async def connection(url: str) -> AsyncIterator[Connection]:
+    host, port = url.removeprefix("http://").split(":")
+    async with asyncio.timeout(FAILSAFE_S):
+        reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        yield Connection(reader, writer)
+    finally:
+        writer.close()
+
+
+@pytest.fixture
+async def url(make_app: Callable[..., FastAPI]) -> AsyncIterator[str]:
+    async with serve(make_app(), http=QuickDeadline) as url:
+        yield url
+
+
+async def a_deadline_has_passed(url: str) -> None:
+    """Wait until a connection that sends nothing is cut: ``DEADLINE_S`` has passed since."""
+    async with connection(url) as silent:
+        assert await silent.until_closed() == TIMED_OUT
+
+
+def request(path: str = "/healthz", *, close: bool = False) -> bytes:
+    connection_header = b"Connection: close\r\n" if close else b""
+    return b"GET %s HTTP/1.1\r\nHost: tw\r\n%s\r\n" % (path.encode(), connection_header)
+
+
+async def test_a_connection_that_sends_nothing_gets_a_408_and_is_closed(url: str) -> None:
+    async with connection(url) as silent:
+        assert await silent.until_closed() == TIMED_OUT
+
+
+async def test_a_connection_that_stops_halfway_through_its_head_gets_a_408_and_is_closed(
+    url: str,
+) -> None:
+    async with connection(url) as slow:
+        slow.send(b"GET /healthz HTTP/1.1\r\nHost: tw\r\nX-Slow")
+        assert await slow.until_closed() == TIMED_OUT
+
+
+async def test_a_request_whose_head_arrives_is_answered(url: str) -> None:
+    async with connection(url) as client:
+        client.send(request(close=True))
+        answer = await client.until_closed()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b'"status":"ok"' in answer
+
+
+async def test_a_kept_alive_connection_is_not_cut_between_requests(url: str) -> None:
+    async with connection(url) as client:
+        client.send(request())
+        assert (await client.response()).startswith(b"HTTP/1.1 200 OK\r\n")
+        await a_deadline_has_passed(url)  # idle, past the deadline: uvicorn's keep-alive rules
+        client.send(request())
+        assert (await client.response()).startswith(b"HTTP/1.1 200 OK\r\n")
+        client.send(request(close=True))
+        assert (await client.until_closed()).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_the_deadline_starts_again_for_each_request_on_a_connection(url: str) -> None:
+    async with connection(url) as client:
+        client.send(request())
+        assert (await client.response()).startswith(b"HTTP/1.1 200 OK\r\n")
+        client.send(b"GET /healthz HTTP/1.1\r\nHo")  # the next request's head stops halfway
+        assert await client.until_closed() == TIMED_OUT
+
+
+async def test_a_slow_body_is_not_cut_once_the_head_has_arrived(url: str) -> None:
+    body = b'{"task_type": "compute_sum", "parameters": {"numbers": [1, 2]}}'
+    async with connection(url) as client:
+        client.send(
+            b"POST /tasks HTTP/1.1\r\nHost: tw\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body[:10])
+        )
+        await a_deadline_has_passed(url)
+        client.send(body[10:])
+        answer = await client.until_closed()
+    assert answer.startswith(b"HTTP/1.1 202 Accepted\r\n")
+
+
+async def test_a_long_poll_is_not_cut(make_app: Callable[..., FastAPI]) -> None:
+    app = make_app(long_poll_max_s=3600)
+    subscriptions = Subscriptions(bus_of(app))
+    async with (
+        serve(app, http=QuickDeadline) as url,
+        httpx.AsyncClient(base_url=url, timeout=FAILSAFE_S) as client,
+    ):
+        await engine_of(app).close()  # no worker: the task stays queued until cancelled
+        task = (await client.post("/tasks", json={"task_type": "unstable_task"})).json()
+        path = f"/tasks/{task['task_id']}"
+        async with connection(url) as waiting:
+            waiting.send(request(f"{path}?wait=true", close=True))
+            await subscriptions.opened(1)
+            await a_deadline_has_passed(url)
+            assert (await client.delete(path)).json()["status"] == "cancelled"
+            answer = await waiting.until_closed()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b'"status":"cancelled"' in answer
+
+
+def test_uvicorn_options_are_the_head_deadline_no_websocket_and_a_connection_cap() -> None:
+    assert uvicorn_options(7) == {
+        "http": HeadTimeoutProtocol,
+        "ws": "none",
+        "limit_concurrency": 7,
+    }
+    assert HeadTimeoutProtocol.head_timeout_s == HEAD_TIMEOUT_S == 10.0
+
+
+class DeadlineEach(HeadTimeoutProtocol):
+    """Each connection with the deadline the test sets before opening it."""
+
+    next_s = DEADLINE_S
+    made: asyncio.Queue[HeadTimeoutProtocol]
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.head_timeout_s = DeadlineEach.next_s
+        super().connection_made(transport)
+        DeadlineEach.made.put_nowait(self)
+
+
+async def test_the_first_byte_of_the_first_request_does_not_start_the_clock_again(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    DeadlineEach.made = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+    async with serve(make_app(), http=DeadlineEach) as url:
+        DeadlineEach.next_s = 0.6
+        started = loop.time()
+        async with connection(url) as late:
+            async with asyncio.timeout(FAILSAFE_S):
+                await DeadlineEach.made.get()
+            DeadlineEach.next_s = 0.3
+            async with connection(url) as silent:  # a timer: closed 0.3 s after it opened
+                assert await silent.until_closed() == TIMED_OUT
+            late.send(b"G")  # halfway through its 0.6 s
+            assert await late.until_closed() == TIMED_OUT
+            # Closed 0.6 s after it opened (unfixed: 0.6 s after the "G", 0.9 s at least).
+            assert loop.time() - started < 0.85
