@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 /** The API, for `npm run dev` (the service serves the built UI itself, same origin). */
 const API = process.env.TASKWIRE_API ?? 'http://127.0.0.1:8000';
-const API_PATHS = ['/tasks', '/events', '/task-types', '/healthz', '/docs', '/openapi.json'];
+const API_PATHS = ['/tasks', '/events', '/task-types', '/stats', '/whoami', '/healthz', '/docs', '/openapi.json'];
 
 export default defineConfig({
   plugins: [react()],

@@ -1,17 +1,13 @@
 import path from 'node:path';
-import type { APIRequestContext } from '@playwright/test';
-import { badge, expect, row, submitTask, test } from './fixtures';
+import type { APIRequestContext, Page } from '@playwright/test';
+import { badge, expect, postTask, row, submitTask, test } from './fixtures';
 import { UI_DIR } from './server';
 
 // The tests of this file run in order in one worker, against one service (see fixtures.ts);
 // each makes the tasks it looks at (a failed test restarts the worker, and the service).
 
-/** Submits a task through the API (for tests whose subject is not the form). */
-async function post(request: APIRequestContext, task_type: string, parameters: object, priority = 'normal') {
-  const response = await request.post('/tasks', { data: { task_type, parameters, priority } });
-  expect(response.status()).toBe(202);
-  return ((await response.json()) as { task_id: string }).task_id;
-}
+const post = (request: APIRequestContext, taskType: string, parameters: object, priority = 'normal') =>
+  postTask(request, taskType, parameters, { priority });
 
 test('a compute_sum submitted through the form completes with the right sum', async ({ dashboard: page }) => {
   const numbers = page.getByLabel('Numbers', { exact: true });
@@ -121,12 +117,12 @@ test('filters by status and by type', async ({ dashboard: page, request }) => {
   await expect(page.locator('tr[data-status="failed"]').first()).toBeVisible();
   await expect(page.locator('tr[data-status="completed"]').first()).toBeVisible();
   await page.getByLabel('Status').selectOption('failed');
-  await expect(page.locator('tbody tr')).not.toHaveCount(0);
-  await expect(page.locator('tbody tr:not([data-status="failed"])')).toHaveCount(0);
+  await expect(page.locator('table.tasks tbody tr')).not.toHaveCount(0);
+  await expect(page.locator('table.tasks tbody tr:not([data-status="failed"])')).toHaveCount(0);
   await page.getByLabel('Status').selectOption('');
   await page.getByLabel('Type', { exact: true }).selectOption('compute_sum');
-  await expect(page.locator('tbody tr').first()).toContainText('compute_sum');
-  await expect(page.locator('tbody tr', { hasNotText: 'compute_sum' })).toHaveCount(0);
+  await expect(page.locator('table.tasks tbody tr').first()).toContainText('compute_sum');
+  await expect(page.locator('table.tasks tbody tr', { hasNotText: 'compute_sum' })).toHaveCount(0);
 });
 
 test('works at phone width without sideways scrolling', async ({ page, request }) => {
@@ -134,12 +130,32 @@ test('works at phone width without sideways scrolling', async ({ page, request }
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto('/');
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live');
-  await expect(page.locator('tbody tr').first()).toBeVisible();
+  await expect(page.locator('table.tasks tbody tr').first()).toBeVisible();
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(390);
 });
 
+/**
+ * Gives the overview's charts some history: a few tasks in each of `intervals` 15-second
+ * intervals, waiting (on the chart's own table) for each new interval to begin.
+ */
+async function spreadOverIntervals(page: Page, request: APIRequestContext, intervals: number) {
+  const newest = page.getByTestId('chart-finished-table').locator('tbody tr').last().locator('time');
+  for (let i = 0; i < intervals; i++) {
+    const started = await newest.getAttribute('datetime');
+    for (let n = 0; n <= i % 3; n++) await post(request, 'compute_sum', { numbers: [n, i] });
+    await post(request, 'unstable_task', { failure_rate: 0.5 });
+    await post(request, 'generate_report', { title: `Digest ${i}`, sections: 2 + i });
+    await expect(newest).not.toHaveAttribute('datetime', started ?? '', { timeout: 20_000 });
+  }
+}
+
 test('dashboard screenshot with tasks in different states', async ({ dashboard: page, request }) => {
+  const docs = process.env.UI_SCREENSHOT;
+  if (docs) {
+    test.setTimeout(120_000);
+    await spreadOverIntervals(page, request, 4);
+  }
   const sum = await post(request, 'compute_sum', { numbers: [4, 8, 15, 16, 23, 42] }, 'high');
   const flaky = await post(request, 'unstable_task', { failure_rate: 1 });
   const doomed = await post(request, 'data_processing', { rows: 250_000 });
@@ -156,9 +172,11 @@ test('dashboard screenshot with tasks in different states', async ({ dashboard: 
   const waiting = await post(request, 'image_processing', { count: 50, operation: 'thumbnail' }, 'low');
   await expect(row(page, running[0]!).getByRole('progressbar')).toHaveAttribute('aria-valuenow', /^[2-9]\d$/);
   await expect(badge(page, waiting)).toHaveText(/queued/);
+  await expect(page.getByTestId('chart-finished-summary')).toContainText(/[1-9]\d* completed/);
+  await expect(page.getByTestId('count-processing')).toHaveAttribute('data-count', '3');
   // Into test-results/ on every run; into the docs only when asked (`npm run e2e:docs`), so a
   // plain test run leaves the work tree as it was.
+  await page.setViewportSize({ width: 1280, height: 1060 });
   await page.screenshot({ path: test.info().outputPath('ui.png') });
-  const docs = process.env.UI_SCREENSHOT;
   if (docs) await page.screenshot({ path: path.resolve(UI_DIR, docs) });
 });

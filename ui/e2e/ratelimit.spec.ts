@@ -44,6 +44,6 @@ test('a refused EventSource reconnects when the countdown ends, and the list loa
   await expect(page.getByRole('button', { name: 'Submit task' })).toBeDisabled();
 
   await expect(page.getByTestId('connection')).toHaveAttribute('data-state', 'live', { timeout: 20_000 });
-  await expect(page.locator('tbody tr').first()).toBeVisible({ timeout: 15_000 });
+  await expect(page.locator('table.tasks tbody tr').first()).toBeVisible({ timeout: 15_000 });
   await expect(page.getByRole('button', { name: 'Submit task' })).toBeEnabled();
 });

@@ -1,12 +1,30 @@
 /** Starts the real Taskwire service on a free port for the browser tests, and stops it. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 
 export const UI_DIR = fileURLToPath(new URL('..', import.meta.url));
 export const REPO = path.resolve(UI_DIR, '..');
+
+/** A client of a keys-file service: its name, its key, and whether it is an admin. */
+export interface ApiKey {
+  name: string;
+  key: string;
+  admin?: boolean;
+}
+
+/** Writes a keys file (`NAME SHA256HEX [admin]` lines) to a new temporary folder; answers its path and a clean-up. */
+export function writeKeysFile(keys: readonly ApiKey[]): { file: string; remove: () => void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'taskwire-keys-'));
+  const file = path.join(dir, 'keys');
+  const digest = (key: string) => createHash('sha256').update(key).digest('hex');
+  writeFileSync(file, keys.map((k) => `${k.name} ${digest(k.key)}${k.admin ? ' admin' : ''}\n`).join(''));
+  return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
 
 export interface Service {
   url: string;

@@ -18,3 +18,18 @@ export function useCountdown(until: number | null): number {
   const now = useNow(running, 250);
   return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
 }
+
+/** 'dark' or 'light', following the system setting (the charts redraw in its colours). */
+export function useColorScheme(): 'light' | 'dark' {
+  const [query] = useState(() =>
+    typeof window !== 'undefined' && window.matchMedia ? window.matchMedia('(prefers-color-scheme: dark)') : null,
+  );
+  const [dark, setDark] = useState(() => query?.matches ?? false);
+  useEffect(() => {
+    if (!query) return;
+    const onChange = () => setDark(query.matches);
+    query.addEventListener('change', onChange);
+    return () => query.removeEventListener('change', onChange);
+  }, [query]);
+  return dark ? 'dark' : 'light';
+}

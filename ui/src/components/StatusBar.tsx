@@ -1,6 +1,7 @@
 import type { RateInfo } from '../lib/api';
 import type { FeedStatus } from '../lib/feed';
 import { Countdown } from './Countdown';
+import { Icon } from './Icon';
 
 interface Props {
   feed: FeedStatus;
@@ -40,7 +41,7 @@ export function StatusBar({ feed, rate, limitedS }: Props) {
       </p>
       {limitedS > 0 && (
         <p className="limited" data-testid="rate-limited">
-          <span aria-hidden="true">⏳ </span>Rate limited: try again in{' '}
+          <Icon name="hourglass" /> Rate limited: try again in{' '}
           <span className="tabular">{limitedS} s</span>
         </p>
       )}

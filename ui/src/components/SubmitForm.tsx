@@ -12,6 +12,7 @@ import {
   type MappedErrors,
 } from '../lib/form';
 import { PRIORITIES, type Task, type TaskType } from '../lib/types';
+import { Icon } from './Icon';
 
 interface Props {
   taskTypes: TaskType[];
@@ -197,7 +198,9 @@ function FieldErrors({ id, messages }: { id: string; messages: string[] }) {
   return (
     <ul className="field-errors" id={id}>
       {messages.map((message) => (
-        <li key={message}>{message}</li>
+        <li key={message}>
+          <Icon name="warning" /> {message}
+        </li>
       ))}
     </ul>
   );

@@ -3,9 +3,12 @@ import { formatFullTime, shortId } from '../lib/format';
 import type { Task } from '../lib/types';
 import { ProgressBar } from './ProgressBar';
 import { StatusBadge } from './StatusBadge';
-import { Duration, TaskActionButtons } from './TaskTable';
+import { Duration, Priority, TaskActionButtons } from './TaskTable';
+import { TaskTimeline, type TimelineSource } from './TaskTimeline';
 
 interface Props {
+  /** Where the timeline comes from. */
+  source: TimelineSource;
   taskId: string | null;
   task: Task | undefined;
   onClose: () => void;
@@ -17,8 +20,8 @@ interface Props {
 
 const json = (value: unknown) => JSON.stringify(value, null, 2);
 
-/** The task's parameters, result or error and timestamps, in a modal dialog (Esc closes). */
-export function TaskDetail({ taskId, task, onClose, onCancel, onRetry, busy, actionsDisabled }: Props) {
+/** The task's parameters, result or error, times and timeline, in a modal dialog (Esc closes). */
+export function TaskDetail({ source, taskId, task, onClose, onCancel, onRetry, busy, actionsDisabled }: Props) {
   const ref = useRef<HTMLDialogElement>(null);
   const open = taskId !== null;
 
@@ -67,8 +70,16 @@ export function TaskDetail({ taskId, task, onClose, onCancel, onRetry, busy, act
               <dl className="facts">
                 <dt>Task id</dt>
                 <dd className="mono">{task.task_id}</dd>
+                {task.owner !== undefined && (
+                  <>
+                    <dt>Owner</dt>
+                    <dd data-testid="detail-owner">{task.owner}</dd>
+                  </>
+                )}
                 <dt>Priority</dt>
-                <dd>{task.priority}</dd>
+                <dd>
+                  <Priority priority={task.priority} />
+                </dd>
                 <dt>Attempt</dt>
                 <dd>{task.attempt}</dd>
                 <dt>Created</dt>
@@ -98,6 +109,7 @@ export function TaskDetail({ taskId, task, onClose, onCancel, onRetry, busy, act
                   <pre className="code" data-testid="detail-result">{json(task.result)}</pre>
                 </>
               )}
+              <TaskTimeline key={task.task_id} source={source} taskId={task.task_id} />
             </>
           )}
         </div>

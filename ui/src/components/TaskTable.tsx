@@ -1,7 +1,8 @@
 import { memo } from 'react';
 import { useNow } from '../hooks';
 import { formatDuration, formatFullTime, formatTime, shortId, taskDurationMs } from '../lib/format';
-import { STATUSES, type Task, type TaskStatus } from '../lib/types';
+import { STATUSES, type Priority as PriorityName, type Task, type TaskStatus } from '../lib/types';
+import { Icon } from './Icon';
 import { ProgressBar } from './ProgressBar';
 import { StatusBadge } from './StatusBadge';
 
@@ -24,13 +25,15 @@ interface Props extends TaskActions {
   busy: ReadonlySet<string>;
   actionsDisabled: boolean;
   empty: string;
+  /** Whether to show whose each task is (an admin's view, with API keys on). */
+  showOwner: boolean;
 }
 
 export const canCancel = (task: Task) => task.status === 'queued' || task.status === 'processing';
 export const canRetry = (task: Task) => task.status === 'failed' || task.status === 'cancelled';
 
 export const TaskTable = memo(function TaskTable(props: Props) {
-  const { tasks, total, counts, taskTypes, status, taskType, onStatus, onTaskType, empty } = props;
+  const { tasks, total, counts, taskTypes, status, taskType, onStatus, onTaskType, empty, showOwner } = props;
   return (
     <>
       <div className="filters">
@@ -72,6 +75,7 @@ export const TaskTable = memo(function TaskTable(props: Props) {
               <th scope="col" role="columnheader">Task</th>
               <th scope="col" role="columnheader">Status</th>
               <th scope="col" role="columnheader" className="col-progress">Progress</th>
+              {showOwner && <th scope="col" role="columnheader">Owner</th>}
               <th scope="col" role="columnheader">Priority</th>
               <th scope="col" role="columnheader">Created</th>
               <th scope="col" role="columnheader">Duration</th>
@@ -85,6 +89,7 @@ export const TaskTable = memo(function TaskTable(props: Props) {
                 task={task}
                 busy={props.busy.has(task.task_id)}
                 actionsDisabled={props.actionsDisabled}
+                showOwner={showOwner}
                 onOpen={props.onOpen}
                 onCancel={props.onCancel}
                 onRetry={props.onRetry}
@@ -102,9 +107,10 @@ interface RowProps extends TaskActions {
   task: Task;
   busy: boolean;
   actionsDisabled: boolean;
+  showOwner: boolean;
 }
 
-const TaskRow = memo(function TaskRow({ task, busy, actionsDisabled, onOpen, onCancel, onRetry }: RowProps) {
+const TaskRow = memo(function TaskRow({ task, busy, actionsDisabled, showOwner, onOpen, onCancel, onRetry }: RowProps) {
   const name = `${task.task_type} ${shortId(task.task_id)}`;
   return (
     <tr role="row" data-task-id={task.task_id} data-status={task.status}>
@@ -130,8 +136,13 @@ const TaskRow = memo(function TaskRow({ task, busy, actionsDisabled, onOpen, onC
       <td role="cell" data-label="Progress" className="col-progress">
         <ProgressBar task={task} label={`Progress of ${name}`} />
       </td>
+      {showOwner && (
+        <td role="cell" data-label="Owner" className="owner">
+          {task.owner ?? <span className="muted">—</span>}
+        </td>
+      )}
       <td role="cell" data-label="Priority">
-        <span className={`priority priority-${task.priority}`}>{task.priority}</span>
+        <Priority priority={task.priority} />
       </td>
       <td role="cell" data-label="Created">
         <time dateTime={task.created_at} title={formatFullTime(task.created_at)}>
@@ -153,6 +164,17 @@ const TaskRow = memo(function TaskRow({ task, busy, actionsDisabled, onOpen, onC
     </tr>
   );
 });
+
+/** The priority as a word, with an arrow for high and low. */
+export function Priority({ priority }: { priority: PriorityName }) {
+  return (
+    <span className={`priority priority-${priority}`}>
+      {priority === 'high' && <Icon name="up" />}
+      {priority === 'low' && <Icon name="down" />}
+      {priority}
+    </span>
+  );
+}
 
 /** How long the task ran; ticks while it is processing. */
 export function Duration({ task }: { task: Task }) {

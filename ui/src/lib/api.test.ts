@@ -208,3 +208,46 @@ describe('Api', () => {
     expect(result).toMatchObject({ ok: false, status: 0, problem: { title: 'Network error', detail: 'Failed to fetch' } });
   });
 });
+
+describe('Api with an API key', () => {
+  it('sends it as a Bearer header on every request, and none without a key', async () => {
+    const fetch = respond(200, '{"keys":true,"name":"alice","admin":false}');
+    const api = new Api({ fetch, now: () => NOW, apiKey: 'k-1' });
+    await api.whoami();
+    await api.submit({ task_type: 't', parameters: {}, priority: 'normal' });
+    await api.history('id 1');
+    for (const [, init] of fetch.mock.calls) {
+      expect((init as RequestInit).headers).toMatchObject({ Authorization: 'Bearer k-1' });
+    }
+    expect(fetch.mock.calls.map(([path]) => path)).toEqual(['/whoami', '/tasks', '/tasks/id%201/history']);
+
+    const open = respond(200, '[]');
+    await new Api({ fetch: open, now: () => NOW }).listTasks(1);
+    expect((open.mock.calls[0]![1] as RequestInit).headers).not.toHaveProperty('Authorization');
+  });
+
+  it('reports a 401 with its problem', async () => {
+    const onUnauthorized = vi.fn();
+    const fetch = respond(401, JSON.stringify({ type: 'about:blank', title: 'Unauthorized', status: 401 }), {
+      'WWW-Authenticate': 'Bearer realm="taskwire"',
+    });
+    const result = await new Api({ fetch, now: () => NOW, apiKey: 'wrong', onUnauthorized }).listTasks(1);
+    expect(result).toMatchObject({ ok: false, status: 401 });
+    expect(onUnauthorized).toHaveBeenCalledWith(expect.objectContaining({ title: 'Unauthorized' }));
+  });
+});
+
+describe('Api.stats', () => {
+  it('answers the body with the server clock of its Date field', async () => {
+    const body = { interval_s: 15, counts: {}, intervals: [] };
+    const fetch = respond(200, JSON.stringify(body), { Date: 'Sun, 22 Nov 2026 08:00:07 GMT' });
+    const result = await new Api({ fetch, now: () => NOW + 250 }).stats();
+    expect(result).toEqual({
+      ok: true,
+      status: 200,
+      data: { body, serverDate: NOW + 7000, receivedAt: NOW + 250 },
+    });
+    const undated = await new Api({ fetch: respond(200, JSON.stringify(body)), now: () => NOW }).stats();
+    expect(undated.ok && undated.data.serverDate).toBeNull();
+  });
+});

@@ -1,9 +1,11 @@
 /**
  * The HTTP client: every call answers a `Result` (never throws), problem JSON parsed, and
- * the rate-limit fields of every counted answer passed to `onRate`, and a 429's
- * `Retry-After` to `onLimited`.
+ * the rate-limit fields of every counted answer passed to `onRate`, a 429's `Retry-After`
+ * to `onLimited`, and a 401 to `onUnauthorized`. With an API key, every request carries it
+ * as `Authorization: Bearer`.
  */
-import type { Problem, Task, TaskType } from './types';
+import { authHeaders } from './auth';
+import type { Identity, Problem, Stats, Task, TaskHistory, TaskType } from './types';
 
 /** What the latest `RateLimit` and `RateLimit-Policy` fields said. */
 export interface RateInfo {
@@ -22,6 +24,15 @@ export interface RateInfo {
 export type Result<T> =
   | { ok: true; status: number; data: T }
   | { ok: false; status: number; problem: Problem; retryAfterS: number | null };
+
+/** An answer's body with the server's clock: its `Date` field (ms, 1 s resolution) and when it came. */
+export interface Dated<T> {
+  body: T;
+  /** The server's time from the `Date` field, or null without one. */
+  serverDate: number | null;
+  /** Client time (ms) the answer arrived. */
+  receivedAt: number;
+}
 
 export interface SubmitBody {
   task_type: string;
@@ -171,6 +182,10 @@ export interface ApiOptions {
   onRate?: (info: RateInfo) => void;
   /** Called on a 429 with the client time (ms) its `Retry-After` ends. */
   onLimited?: (until: number) => void;
+  /** Called when an answer is a 401: the key (or its absence) is not accepted. */
+  onUnauthorized?: (problem: Problem) => void;
+  /** The API key to send with every request; none when null. */
+  apiKey?: string | null;
 }
 
 export class Api {
@@ -182,10 +197,28 @@ export class Api {
     this.now = options.now ?? Date.now;
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<Result<T>> {
-    const init: RequestInit = { method, headers: { Accept: 'application/json' } };
+  request<T>(method: string, path: string, body?: unknown): Promise<Result<T>> {
+    return this.send<T>(method, path, body).then(({ result }) => result);
+  }
+
+  /** Like `request`, with the server's clock (for figures tied to its time). */
+  private async requestDated<T>(method: string, path: string): Promise<Result<Dated<T>>> {
+    const { result, headers } = await this.send<T>(method, path);
+    if (!result.ok) return result;
+    const date = Date.parse(headers?.get('Date') ?? '');
+    const body = { body: result.data, serverDate: Number.isNaN(date) ? null : date, receivedAt: this.now() };
+    return { ok: true, status: result.status, data: body };
+  }
+
+  private async send<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ result: Result<T>; headers: Headers | null }> {
+    const sent: Record<string, string> = { Accept: 'application/json', ...authHeaders(this.options.apiKey ?? null) };
+    const init: RequestInit = { method, headers: sent };
     if (body !== undefined) {
-      init.headers = { Accept: 'application/json', 'Content-Type': 'application/json' };
+      sent['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
     }
     let response: Response;
@@ -193,40 +226,45 @@ export class Api {
       response = await this.fetchImpl(path, init);
     } catch (error) {
       const detail = error instanceof Error ? error.message : String(error);
-      return {
-        ok: false,
-        status: 0,
-        retryAfterS: null,
-        problem: { type: 'about:blank', title: 'Network error', status: 0, detail },
-      };
+      const problem: Problem = { type: 'about:blank', title: 'Network error', status: 0, detail };
+      return { result: { ok: false, status: 0, retryAfterS: null, problem }, headers: null };
     }
     const now = this.now();
     const rate = parseRateLimit(response.headers, now);
     if (rate) this.options.onRate?.(rate);
     const text = await response.text().catch(() => '');
+    const { headers } = response;
     if (response.ok) {
       try {
-        return { ok: true, status: response.status, data: JSON.parse(text) as T };
+        return { result: { ok: true, status: response.status, data: JSON.parse(text) as T }, headers };
       } catch {
-        return {
-          ok: false,
-          status: response.status,
-          retryAfterS: null,
-          problem: parseProblem(response.status, 'Unreadable answer', text),
-        };
+        const problem = parseProblem(response.status, 'Unreadable answer', text);
+        return { result: { ok: false, status: response.status, retryAfterS: null, problem }, headers };
       }
     }
-    let retryAfterS = parseRetryAfter(response.headers.get('Retry-After'), now);
+    let retryAfterS = parseRetryAfter(headers.get('Retry-After'), now);
     if (response.status === 429) {
       retryAfterS ??= rate?.resetS ?? 1;
       this.options.onLimited?.(now + retryAfterS * 1000);
     }
-    return {
-      ok: false,
-      status: response.status,
-      retryAfterS,
-      problem: parseProblem(response.status, response.statusText, text),
-    };
+    const problem = parseProblem(response.status, response.statusText, text);
+    if (response.status === 401) this.options.onUnauthorized?.(problem);
+    return { result: { ok: false, status: response.status, retryAfterS, problem }, headers };
+  }
+
+  /** Which key this client sends, and what it reaches (not counted with a valid key or keys off). */
+  whoami(): Promise<Result<Identity>> {
+    return this.request('GET', '/whoami');
+  }
+
+  /** Counts now and the last 15 minutes (not rate limited), with the server's clock. */
+  stats(): Promise<Result<Dated<Stats>>> {
+    return this.requestDated('GET', '/stats');
+  }
+
+  /** A task's events still in the history, oldest first. */
+  history(taskId: string): Promise<Result<TaskHistory>> {
+    return this.request('GET', `/tasks/${encodeURIComponent(taskId)}/history`);
   }
 
   taskTypes(): Promise<Result<TaskType[]>> {

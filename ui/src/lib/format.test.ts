@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, formatEta, secondsUntil, shortId, taskDurationMs } from './format';
+import { formatClock, formatDuration, formatEta, secondsUntil, shortId, taskDurationMs } from './format';
 import type { Task } from './types';
 
 const base: Task = {
@@ -43,5 +43,13 @@ describe('format', () => {
     expect(secondsUntil(10_500, 10_000)).toBe(1);
     expect(secondsUntil(9_000, 10_000)).toBe(0);
     expect(secondsUntil(null, 10_000)).toBe(0);
+  });
+});
+
+describe('formatClock', () => {
+  it('gives the time of day to a tenth of a second, and the input when it is no time', () => {
+    const text = formatClock('2026-11-22T07:54:03.356552Z');
+    expect(text).toMatch(/\d\d.\d\d.03[.,]3/);
+    expect(formatClock('soon')).toBe('soon');
   });
 });

@@ -50,3 +50,16 @@ export function formatEta(etaS: number | null): string {
 export function secondsUntil(until: number | null, now: number): number {
   return until === null ? 0 : Math.max(0, Math.ceil((until - now) / 1000));
 }
+
+/** Local time of day to the tenth of a second, for a timeline: "14:03:58.2". */
+export function formatClock(iso: string): string {
+  const date = new Date(ms(iso));
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleTimeString(undefined, {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    fractionalSecondDigits: 1,
+    hour12: false,
+  });
+}

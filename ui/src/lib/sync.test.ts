@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock, FakeEventSource, flush } from '../test/fakes';
-import { TaskSync } from './sync';
+import { TaskSync, type SyncOptions } from './sync';
 import { selectTasks } from './tasks';
 import type { Task } from './types';
 
@@ -24,13 +24,15 @@ function task(id: string, status: Task['status'] = 'queued', attempt = 1): Task 
 
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 
-function setup() {
+function setup(extra: SyncOptions = {}) {
   const clock = new FakeClock();
   const sources: FakeEventSource[] = [];
   const requests: string[] = [];
+  const headers: Array<Record<string, string>> = [];
   const replies: Reply[] = [];
   const fetch = async (input: RequestInfo | URL, init?: RequestInit) => {
     requests.push(`${init?.method ?? 'GET'} ${String(input)}`);
+    headers.push((init?.headers ?? {}) as Record<string, string>);
     const reply = replies.shift() ?? { status: 200, body: [] };
     return new Response(JSON.stringify(reply.body), { status: reply.status, headers: reply.headers ?? {} });
   };
@@ -44,8 +46,9 @@ function setup() {
     now: () => clock.now,
     setTimer: clock.setTimer,
     clearTimer: clock.clearTimer,
+    ...extra,
   });
-  return { sync, clock, sources, requests, replies, last: () => sources[sources.length - 1]! };
+  return { sync, clock, sources, requests, headers, replies, last: () => sources[sources.length - 1]! };
 }
 
 const LIMITED = (seconds: number): Reply => ({
@@ -163,5 +166,58 @@ describe('TaskSync', () => {
     replies.push({ status: 409, body: { type: 'about:blank', title: 'Conflict', status: 409 } });
     const refused = await sync.cancel('n');
     expect(refused.ok).toBe(false);
+  });
+
+  it('with an API key: the feed carries it as access_token (on resumes too), fetches as Bearer', async () => {
+    const { sync, clock, headers, last } = setup({ apiKey: 'k/1' });
+    sync.start();
+    expect(last().url).toBe('/events?access_token=k%2F1');
+    last().open();
+    last().emit('task.queued', 3, task('a'));
+    await flush();
+    expect(headers[0]).toMatchObject({ Authorization: 'Bearer k/1' });
+    last().refuse();
+    await flush();
+    clock.advance(1000); // the backoff
+    expect(last().url).toBe('/events?access_token=k%2F1&last_event_id=3');
+  });
+
+  it('reports a 401 to onUnauthorized', async () => {
+    const problems: string[] = [];
+    const { sync, replies, last } = setup({ apiKey: 'old', onUnauthorized: (p) => problems.push(p.title) });
+    replies.push({ status: 401, body: { type: 'about:blank', title: 'Unauthorized', status: 401 } });
+    sync.start();
+    last().open();
+    await flush();
+    expect(problems).toEqual(['Unauthorized']);
+  });
+
+  it('tells onApplied of each event that changed a task, with the task before it; subscribers get every event', async () => {
+    const applied: Array<[string, string | undefined]> = [];
+    const seen: string[] = [];
+    const { sync, replies, last } = setup({
+      onApplied: (event, previous) => applied.push([`${event.name}#${event.id}`, previous?.status]),
+    });
+    const unsubscribe = sync.subscribeEvents((event) => seen.push(`${event.name}#${event.id ?? ''}`));
+    replies.push({ status: 200, body: [] });
+    sync.start();
+    last().open();
+    await flush();
+    last().emit('task.queued', 1, task('a'));
+    last().emit('task.processing', 2, task('a', 'processing'));
+    last().emit('task.processing', 2, task('a', 'processing')); // a duplicate
+    last().emit('task.completed', 3, task('a', 'completed'));
+    last().emit('task.expired', 4, task('a', 'completed'));
+    last().emit('task.expired', 5, task('a', 'completed')); // already gone
+    unsubscribe();
+    last().emit('task.queued', 6, task('b'));
+    expect(applied).toEqual([
+      ['task.queued#1', undefined],
+      ['task.processing#2', 'queued'],
+      ['task.completed#3', 'processing'],
+      ['task.expired#4', 'completed'],
+      ['task.queued#6', undefined],
+    ]);
+    expect(seen).toHaveLength(6);
   });
 });

@@ -12,6 +12,7 @@
  * refusal, a reconnect when the countdown ends (or after a backoff).
  */
 import { Api, type RateInfo, type Result, type SubmitBody } from './api';
+import { withAccessToken } from './auth';
 import { LiveFeed, type EventSourceLike, type FeedStatus } from './feed';
 import { initialTasksState, tasksReducer, type TasksAction, type TasksState } from './tasks';
 import type { FeedEvent, Problem, Task } from './types';
@@ -44,7 +45,19 @@ export interface SyncOptions {
   clearTimer?: (handle: unknown) => void;
   /** Called with each event as it is applied (for announcements). */
   onEvent?: (event: FeedEvent) => void;
+  /**
+   * Called with each task event that changed the list (not a duplicate or a stale one), with
+   * the task as it was before (undefined if it was not known): for figures kept from events.
+   */
+  onApplied?: (event: TaskFeedEvent, previous: Task | undefined) => void;
+  /** The API key: sent with every request, and as `?access_token=` on the feed. */
+  apiKey?: string | null;
+  /** Called when an answer is a 401 (the key is no longer accepted). */
+  onUnauthorized?: (problem: Problem) => void;
 }
+
+/** A feed event about one task (every event but `resync`). */
+export type TaskFeedEvent = Exclude<FeedEvent, { name: 'resync' }>;
 
 export class TaskSync {
   readonly api: Api;
@@ -56,6 +69,7 @@ export class TaskSync {
     limitedUntil: null,
   };
   private readonly listeners = new Set<() => void>();
+  private readonly eventListeners = new Set<(event: FeedEvent) => void>();
   private readonly feed: LiveFeed;
   private readonly now: () => number;
   private readonly setTimer: (fn: () => void, ms: number) => unknown;
@@ -76,14 +90,17 @@ export class TaskSync {
         now: this.now,
         onRate: (rate) => this.update({ rate }),
         onLimited: (until) => this.update({ limitedUntil: until }),
+        apiKey: options.apiKey ?? null,
+        ...(options.onUnauthorized ? { onUnauthorized: options.onUnauthorized } : {}),
       });
     this.feed = new LiveFeed({
-      url: '/events',
+      url: withAccessToken('/events', options.apiKey ?? null),
       createEventSource:
         options.createEventSource ?? ((url) => new EventSource(url) as EventSourceLike),
       onEvent: (event) => {
-        this.dispatch({ type: 'event', event });
+        this.applyEvent(event);
         options.onEvent?.(event);
+        for (const listener of this.eventListeners) listener(event);
       },
       onStatus: (feed) => this.onFeedStatus(feed),
       waitMs: () => this.waitBeforeReconnect(),
@@ -102,9 +119,31 @@ export class TaskSync {
 
   getSnapshot = (): SyncSnapshot => this.snapshot;
 
+  /** Every event of the feed as it arrives (a detail panel follows its task's). */
+  subscribeEvents = (listener: (event: FeedEvent) => void): (() => void) => {
+    this.eventListeners.add(listener);
+    return () => this.eventListeners.delete(listener);
+  };
+
   private update(patch: Partial<SyncSnapshot>): void {
     this.snapshot = { ...this.snapshot, ...patch };
     for (const listener of this.listeners) listener();
+  }
+
+  private applyEvent(event: FeedEvent): void {
+    if (event.name === 'resync') {
+      this.dispatch({ type: 'event', event });
+      return;
+    }
+    const taskId = event.task.task_id;
+    const before = this.snapshot.tasks;
+    this.dispatch({ type: 'event', event });
+    const after = this.snapshot.tasks;
+    const applied =
+      event.name === 'task.expired'
+        ? taskId in after.expired && !(taskId in before.expired)
+        : after.byId[taskId] !== before.byId[taskId];
+    if (applied) this.options.onApplied?.(event, before.byId[taskId]?.task);
   }
 
   private dispatch(action: TasksAction): void {

@@ -25,6 +25,8 @@ export interface Task {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  /** The name of the API key that submitted it; only when the service asks for keys. */
+  owner?: string;
 }
 
 /** A JSON Schema, as far as the form builder reads it. */
@@ -96,3 +98,56 @@ export type TaskEventName = (typeof TASK_EVENTS)[number];
 export type FeedEvent =
   | { id: number; name: TaskEventName; task: Task }
   | { id: number | null; name: 'resync' };
+
+/** `GET /whoami`: the key a request carries. With keys off: no name, and admin. */
+export interface Identity {
+  keys: boolean;
+  name: string | null;
+  admin: boolean;
+}
+
+export const OUTCOMES = ['completed', 'failed', 'cancelled'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+/** Run times of one task type in one interval, in seconds (a histogram bucket's upper bound). */
+export interface RunTimes {
+  count: number;
+  p50: number | null;
+  p95: number | null;
+}
+
+export interface StatsInterval {
+  /** RFC 3339, the interval's start. */
+  start: string;
+  /** Tasks that ended in the interval, by outcome. */
+  finished: Record<Outcome, number>;
+  /** Tasks waiting, and processing, at the interval's end (sampled); null before any sample. */
+  queued: number | null;
+  processing: number | null;
+  /** By task type: completed and failed tasks' run times. */
+  run_time_s: Record<string, RunTimes>;
+}
+
+/** `GET /stats`: counts now, and the last 15 minutes, oldest interval first (service-wide). */
+export interface Stats {
+  interval_s: number;
+  counts: Record<TaskStatus, number>;
+  intervals: StatsInterval[];
+}
+
+/** One event of `GET /tasks/{id}/history`. */
+export interface TimelineEvent {
+  id: number;
+  event: TaskEventName;
+  /** When it was recorded (RFC 3339). */
+  at: string;
+  status: TaskStatus;
+  attempt: number;
+  progress: number;
+  error: TaskError | null;
+}
+
+export interface TaskHistory {
+  task_id: string;
+  events: TimelineEvent[];
+}
