@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,27 +36,41 @@ def abort_of(send: Send) -> Abort | None:
     return abort if callable(abort) else None
 
 
+class Answer:
+    """One response being sent: how to abort its connection, and since when (event-loop
+    time) its current send of the body has been waiting, if it is in one."""
+
+    __slots__ = ("abort", "cut_off", "scope", "sending_since")
+
+    def __init__(self, abort: Abort | None, scope: Scope) -> None:
+        self.abort = abort
+        self.scope = scope
+        self.sending_since: float | None = None
+        self.cut_off = False
+
+
 class OpenResponses:
-    """The responses being sent now, so that a shutdown can cut off those nobody reads."""
+    """The responses being sent now: watched for sends that wait too long, and cut off at
+    shutdown if nobody reads them."""
 
     def __init__(self) -> None:
-        self._aborts: dict[int, Abort | None] = {}
+        self._open: set[Answer] = set()
         self._none_open = asyncio.Event()
         self._none_open.set()
-        self._next = 0
 
     def __len__(self) -> int:
-        return len(self._aborts)
+        return len(self._open)
 
-    def add(self, abort: Abort | None) -> int:
-        self._next += 1
-        self._aborts[self._next] = abort
+    def __iter__(self) -> Iterator[Answer]:
+        return iter(list(self._open))
+
+    def add(self, answer: Answer) -> None:
+        self._open.add(answer)
         self._none_open.clear()
-        return self._next
 
-    def remove(self, key: int) -> None:
-        self._aborts.pop(key, None)
-        if not self._aborts:
+    def remove(self, answer: Answer) -> None:
+        self._open.discard(answer)
+        if not self._open:
             self._none_open.set()
 
     async def close(self, grace_s: float) -> int:
@@ -68,9 +82,10 @@ class OpenResponses:
         except TimeoutError:
             pass
         aborted = 0
-        for abort in list(self._aborts.values()):
-            if abort is not None:
-                abort()
+        for answer in self:
+            if answer.abort is not None:
+                answer.cut_off = True
+                answer.abort()
                 aborted += 1
         if aborted:
             logger.warning("cut off %d clients still being answered at shutdown", aborted)
@@ -85,6 +100,13 @@ class SlowClientMiddleware:
         responses: where the responses being sent are kept, for shutdown (optional).
 
     Place it outermost, so that it is handed the server's own ``send``.
+
+    Notes:
+        A send nearly always returns at once (the server buffers it), so none is given a
+        timer of its own: each notes when it started, and one watchdog, running while
+        responses are open, looks every ``send_timeout_s / 4`` (at most every second) for
+        one that has waited too long. So a client is cut off between ``send_timeout_s`` and
+        a quarter more after its send began.
     """
 
     def __init__(
@@ -92,7 +114,9 @@ class SlowClientMiddleware:
     ) -> None:
         self.app = app
         self.send_timeout_s = send_timeout_s
-        self.responses = responses
+        self.responses = responses if responses is not None else OpenResponses()
+        self._every_s = min(1.0, send_timeout_s / 4)
+        self._watchdog: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -100,12 +124,51 @@ class SlowClientMiddleware:
             return
 
         abort = abort_of(send)
-        cut_off = False
+        if abort is None:
+            await self.app(scope, receive, self._timed(scope, send))
+            return
+        loop = asyncio.get_running_loop()
+        answer = Answer(abort, scope)
+
+        async def send_watched(message: Message) -> None:
+            if answer.cut_off:
+                return  # gone: what the app still sends goes nowhere
+            if message["type"] != "http.response.body":
+                await send(message)
+                return
+            answer.sending_since = loop.time()
+            try:
+                await send(message)
+            finally:
+                answer.sending_since = None
+
+        self.responses.add(answer)
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = loop.create_task(self._watch(), name="taskwire-slow-clients")
+        try:
+            await self.app(scope, receive, send_watched)
+        finally:
+            self.responses.remove(answer)
+
+    async def _watch(self) -> None:
+        """Cut off the clients whose send has waited too long; ends once none is open."""
+        loop = asyncio.get_running_loop()
+        while len(self.responses):
+            await asyncio.sleep(self._every_s)
+            too_early = loop.time() - self.send_timeout_s
+            for answer in self.responses:
+                since = answer.sending_since
+                if since is not None and since <= too_early and not answer.cut_off:
+                    answer.cut_off = True
+                    self._log(answer.scope)
+                    assert answer.abort is not None
+                    answer.abort()
+
+    def _timed(self, scope: Scope, send: Send) -> Send:
+        """Where the connection cannot be aborted, each send of the body is timed instead,
+        and one that waits too long ends the request with ``ClientDisconnect``."""
 
         async def send_in_time(message: Message) -> None:
-            nonlocal cut_off
-            if cut_off:
-                return  # gone: what the app still sends goes nowhere
             if message["type"] != "http.response.body":
                 await send(message)
                 return
@@ -113,25 +176,19 @@ class SlowClientMiddleware:
                 async with asyncio.timeout(self.send_timeout_s):
                     await send(message)
             except TimeoutError:
-                cut_off = True
-                logger.warning(
-                    '%s "%s %s": cut off, the client took no bytes for %g s',
-                    _client(scope),
-                    printable(scope["method"]),
-                    printable(scope["path"]),
-                    self.send_timeout_s,
-                )
-                if abort is None:
-                    raise ClientDisconnect() from None
-                abort()
-                await asyncio.sleep(0)  # the server hears of it before the app sends more
+                self._log(scope)
+                raise ClientDisconnect() from None
 
-        key = None if self.responses is None else self.responses.add(abort)
-        try:
-            await self.app(scope, receive, send_in_time)
-        finally:
-            if self.responses is not None and key is not None:
-                self.responses.remove(key)
+        return send_in_time
+
+    def _log(self, scope: Scope) -> None:
+        logger.warning(
+            '%s "%s %s": cut off, the client took no bytes for %g s',
+            _client(scope),
+            printable(scope["method"]),
+            printable(scope["path"]),
+            self.send_timeout_s,
+        )
 
 
 def _client(scope: Scope) -> str:
