@@ -125,14 +125,16 @@ def _lean_handler(dependant: Dependant, body_info: Any) -> Handler:
 
 
 def _raw(request: Request, where: Mapping[str, str]) -> dict[str, Any]:
-    sources = {
-        "path": request.path_params,
-        "query": request.query_params,
-        "header": request.headers,
-    }
     raw = {}
     for alias, location in where.items():
-        value = sources[location].get(alias)
+        # Each source read only if a parameter is there: parsing the query costs as much as
+        # a quarter of a small request.
+        if location == "path":
+            value = request.path_params.get(alias)
+        elif location == "query":
+            value = request.query_params.get(alias)
+        else:
+            value = request.headers.get(alias)
         if value is not None:
             raw[alias] = value
     return raw

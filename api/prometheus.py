@@ -21,6 +21,7 @@ import logging
 import os
 import uuid
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -48,6 +49,13 @@ SYNC_S = 1.0
 
 def status_class(status: int) -> str:
     return f"{status // 100}xx" if status else "none"
+
+
+MAX_CHILDREN = 1000
+"""Labelled request histograms kept at hand; routes are templates, so far fewer occur."""
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods that are labels of their own; any other a client sends is ``other``, so that no
+client can make label values (and memory) without end."""
 
 
 class Metrics:
@@ -119,9 +127,16 @@ class Metrics:
             self.scraped = own
         self.scraped.register(self._service)
         self._dropped_seen = 0
+        self._request_children: dict[tuple[str, str, int], Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, status_class(status)).observe(seconds)
+        key = (route, method if method in METHODS else "other", status // 100)
+        child = self._request_children.get(key)
+        if child is None:  # labels() takes a lock and builds a tuple: once per combination
+            child = self.requests.labels(key[0], key[1], status_class(status))
+            if len(self._request_children) < MAX_CHILDREN:
+                self._request_children[key] = child
+        child.observe(seconds)
 
     def observe_task(self, task: Task) -> None:
         """A task this process ended: its run time, and how long it waited first."""

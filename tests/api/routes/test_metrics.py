@@ -78,3 +78,12 @@ async def test_a_scrape_counts_thousands_of_tasks_without_reading_them(
     assert 'taskwire_tasks{status="queued"} 40.0' in text
     assert 'taskwire_tasks{status="failed"} 0.0' in text
     assert "taskwire_queue_depth 40.0" in text
+
+
+async def test_methods_a_client_makes_up_share_one_label(client: httpx.AsyncClient) -> None:
+    for method in ("BREW", "WHEN", "GET"):
+        await client.request(method, "/healthz")
+    text = (await client.get("/metrics")).text
+    labelled = [line for line in text.splitlines() if "duration_seconds_count" in line]
+    assert any('method="other"' in line and 'status="4xx"' in line for line in labelled)
+    assert not any("BREW" in line or "WHEN" in line for line in labelled)
