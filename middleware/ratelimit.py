@@ -43,6 +43,9 @@ class RateCounter(Protocol):
     async def hit(self, key: str) -> tuple[bool, int, int]: ...
 
 
+HitNow = Callable[[str], tuple[bool, int, int]]
+
+
 class RateLimitMiddleware:
     """Counts each request against its client address and refuses those over the limit.
 
@@ -78,7 +81,9 @@ class RateLimitMiddleware:
         self.exempt_prefixes = exempt_prefixes
         self.key_of = key_of
         self.on_refused = on_refused
-        self._policies: dict[str, tuple[bytes, bytes]] = {}
+        self._policies: dict[str, tuple[tuple[bytes, bytes], bytes]] = {}
+        # A counter in this process answers at once: asked without a coroutine, if it can be.
+        self._hit_now: HitNow | None = getattr(counter, "hit_now", None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope):
@@ -91,13 +96,16 @@ class RateLimitMiddleware:
             return
         policy, key = counted_as
         try:
-            allowed, remaining, reset_s = await self.counter.hit(key)
+            if self._hit_now is not None:
+                allowed, remaining, reset_s = self._hit_now(key)
+            else:
+                allowed, remaining, reset_s = await self.counter.hit(key)
         except Exception:
             logger.warning("the rate-limit counter failed; request let through", exc_info=True)
             await self.app(scope, receive, send)
             return
-        quota = b'"%s";r=%d;t=%d' % (policy.encode(), remaining, reset_s)
-        headers = [self._policy(policy), (b"ratelimit", quota)]
+        policy_header, quota_prefix = self._policy(policy)
+        headers = [policy_header, (b"ratelimit", quota_prefix + b"%d;t=%d" % (remaining, reset_s))]
         if not allowed:
             if self.on_refused is not None:
                 self.on_refused()
@@ -119,12 +127,16 @@ class RateLimitMiddleware:
 
         await self.app(scope, receive, send_with_headers)
 
-    def _policy(self, name: str) -> tuple[bytes, bytes]:
-        header = self._policies.get(name)
-        if header is None:
+    def _policy(self, name: str) -> tuple[tuple[bytes, bytes], bytes]:
+        """The policy's header, and the start of its quota's value, made once per policy."""
+        known = self._policies.get(name)
+        if known is None:
             value = f'"{name}";q={self.counter.limit};w={self.counter.window_s}'.encode()
-            header = self._policies[name] = (b"ratelimit-policy", value)
-        return header
+            known = self._policies[name] = (
+                (b"ratelimit-policy", value),
+                b'"%s";r=' % name.encode(),
+            )
+        return known
 
     def _is_exempt(self, scope: Scope) -> bool:
         path: str = scope["path"]

@@ -45,6 +45,10 @@ class SlidingWindowCounter:
         return len(self._log)
 
     async def hit(self, key: str) -> tuple[bool, int, int]:
+        return self.hit_now(key)
+
+    def hit_now(self, key: str) -> tuple[bool, int, int]:
+        """``hit``, without the coroutine: the rate limiter asks this way when it can."""
         now = self._clock()
         if now >= self._next_sweep:
             self.sweep()
