@@ -55,6 +55,7 @@ class LeanRoute(APIRoute):
                 await response(scope, receive, send)
 
         self.app = app
+        self._answers = frozenset(self.methods or ())
 
     # HEAD is answered wherever GET is, but kept out of ``methods``: the OpenAPI document
     # lists operations, and HEAD is implied by GET.
@@ -64,7 +65,10 @@ class LeanRoute(APIRoute):
         return super().matches(scope)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._is_head(scope):
+        # Straight to the app for a method it answers: FastAPI's and Starlette's handle would
+        # look up a route context (one exists only for routes of an included router, which
+        # a LeanRoute never is) and check the method again. Any other method, theirs: a 405.
+        if scope["method"] in self._answers or self._is_head(scope):
             await self.app(scope, receive, send)
         else:
             await super().handle(scope, receive, send)

@@ -12,6 +12,7 @@ cap on connections (``TASKWIRE_MAX_CONNECTIONS``: uvicorn answers 503 above it).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -70,6 +71,25 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         if not self.transport.is_closing():
             self.transport.write(_TIMED_OUT)
             self.transport.close()
+
+
+GC_THRESHOLD = (10_000, 10, 10)
+"""Young collections every 10 000 net allocations instead of 700: a request allocates a few
+hundred objects, so with Python's default a collection ran every few requests, promoting
+objects of requests in flight to older generations for a full collection to find later."""
+
+
+def tune_gc() -> None:
+    """Set the garbage collector up for a long-running server, once the app is built.
+
+    The ~60 000 objects of the imported code and the app never become garbage; frozen, no
+    full collection walks them again (each such walk took ~30 ms, a pause every request in
+    flight waited out). Tasks and events are freed by reference counting as before, and
+    cycles among them are still collected.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def uvicorn_options(max_connections: int) -> dict[str, Any]:

@@ -117,3 +117,14 @@ def test_a_process_that_could_not_work_as_configured_refuses_to_start(
     assert finished.returncode != 0
     assert message in finished.stderr
     assert "Booting worker" not in finished.stderr
+
+
+def test_the_entry_point_freezes_the_code_and_collects_young_objects_less_often() -> None:
+    # The servers import asgi.py; what it sets up is the process's, so it is read from one.
+    probe = "import asgi, gc; print(gc.get_freeze_count() > 10_000, gc.get_threshold())"
+    env = {**os.environ, "TASKWIRE_LOG_LEVEL": "warning"}
+    out = subprocess.run(
+        [str(BIN / "python"), "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True (10000, 10, 10)"

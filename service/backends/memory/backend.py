@@ -162,6 +162,8 @@ class MemoryBackend:
             case _:
                 raise ValueError(f"a claim cannot end as {status} (error={error!r})")
         del self._claims[task.task_id]
+        if status is TaskStatus.COMPLETED:  # never run again: its plan is not needed
+            del self._planned_s[task.task_id]
         self._store.moved(task, TaskStatus.PROCESSING)
         self._note_finish(task)
         self._publish(task)
@@ -267,7 +269,7 @@ class MemoryBackend:
         return max(1, math.ceil(min(etas, default=1.0)))
 
     def _removed(self, task: Task) -> None:
-        del self._planned_s[task.task_id]
+        self._planned_s.pop(task.task_id, None)
         self._publish(task, "task.expired")
 
     def _publish(self, task: Task, name: str | None = None) -> None:
