@@ -138,7 +138,16 @@ def measure(rounds: int = 5, seconds: float = 4) -> dict[str, Any]:
         rounds,
         seconds,
     )
-    return {"throughput": throughput, "limiter": limiter}
+    metrics = compare(
+        {
+            "metrics on": ("asgi:app", HIGH_LIMIT),
+            "metrics off": ("bench.variants:no_request_metrics", HIGH_LIMIT),
+        },
+        "metrics off",
+        rounds,
+        seconds,
+    )
+    return {"throughput": throughput, "limiter": limiter, "metrics": metrics}
 
 
 if __name__ == "__main__":
