@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,11 +11,16 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from api.prometheus import REQUEST_BUCKETS_S, Metrics
+from service.backends import open_backend
 from service.backends.memory import MemoryBackend
 from service.model import Task, TaskStatus
+from tests.conftest import make_settings
 from tests.support import backend_of, client_for, engine_of, finished
 
+REQUEST = "taskwire_http_request_duration_seconds"
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2, 3]}}
 
 
@@ -87,3 +93,24 @@ async def test_methods_a_client_makes_up_share_one_label(client: httpx.AsyncClie
     labelled = [line for line in text.splitlines() if "duration_seconds_count" in line]
     assert any('method="other"' in line and 'status="4xx"' in line for line in labelled)
     assert not any("BREW" in line or "WHEN" in line for line in labelled)
+
+
+def test_request_durations_fall_in_the_buckets_histogram_observe_would_choose() -> None:
+    metrics = Metrics(open_backend(make_settings()))
+    registry = CollectorRegistry()
+    reference = Histogram("reference", "", buckets=REQUEST_BUCKETS_S, registry=registry)
+    durations = [0.0, 0.0004, 0.0005, 0.0006, 0.01, 0.011, 10, 10.5]
+    for seconds in durations:
+        metrics.observe_request("/tasks", "GET", 200, seconds)
+        reference.observe(seconds)
+
+    def buckets(text: str, name: str) -> list[tuple[str, str, str]]:
+        """(series, le, value) of each of the histogram's lines."""
+        found = re.findall(
+            rf'^{name}_(bucket|sum|count)(?:{{[^}}]*?(le="[^"]*")?[^}}]*}})? (.*)$', text, re.M
+        )
+        return [(series, le, value) for series, le, value in found]
+
+    ours = buckets(generate_latest(metrics.registry).decode(), REQUEST)
+    theirs = buckets(generate_latest(registry).decode(), "reference")
+    assert ours and ours == theirs
