@@ -516,6 +516,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="STAGE",
+        help="measure these stages again, keeping the others' figures from the last run",
+    )
     args = parser.parse_args()
     pin_to_client_cpus()
     results: dict[str, Any] = {
@@ -541,6 +547,12 @@ def main() -> None:
         "redis_profile": redis.where_time_goes,
     }
     RAW.parent.mkdir(exist_ok=True)
+    if args.only:
+        unknown = set(args.only) - set(stages)
+        if unknown:
+            parser.error(f"unknown stages {sorted(unknown)}; they are {list(stages)}")
+        results = {**json.loads(RAW.read_text()), **results}
+        stages = {name: stage for name, stage in stages.items() if name in args.only}
     for name, stage in stages.items():
         print(f"{name}…", flush=True)
         results[name] = stage()

@@ -28,6 +28,8 @@ from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import RETRYABLE, Task, TaskError, TaskStatus
 from service.stats import WINDOW_S, Interval, history, interval_of
 
+PAGE = 256
+"""Tasks in one page of a list."""
 SWEEP_BATCH = 100
 """Tasks expired, and their events delivered, between two turns of the event loop."""
 
@@ -99,7 +101,7 @@ class MemoryBackend:
     def select(self, query: TaskQuery) -> AsyncIterator[TaskPage]:
         # Taken now, not at the first iteration: a watch subscribes, then selects, and no
         # event may fall between the two.
-        return _once(TaskPage(self._store.select(query), self._history.last_id))
+        return _paged(self._store.select(query), self._history.last_id)
 
     async def counts(self) -> Mapping[TaskStatus, int]:
         return self._store.counts
@@ -280,5 +282,11 @@ class MemoryBackend:
         return utc(self._clock())
 
 
-async def _once(page: TaskPage) -> AsyncIterator[TaskPage]:
-    yield page
+async def _paged(tasks: list[Task], as_of: int) -> AsyncIterator[TaskPage]:
+    """The selection, all taken at ``as_of``, handed on a page at a time: a stream encodes
+    and sends one page before it looks at the next, so the first bytes of a list of 100 000
+    leave at once, and only a page's encoding is held at a time."""
+    for start in range(0, len(tasks), PAGE):
+        yield TaskPage(tasks[start : start + PAGE], as_of)
+    if not tasks:
+        yield TaskPage([], as_of)

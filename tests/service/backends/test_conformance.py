@@ -485,6 +485,18 @@ async def test_each_page_of_a_list_gives_the_latest_event_its_tasks_show(
     assert all(page.as_of >= queued.id for page in pages)
 
 
+async def test_a_long_list_comes_in_pages_of_at_most_256_in_order(
+    make_backend: MakeBackend,
+) -> None:
+    # A stream encodes and sends a page before it takes the next: the first bytes of a long
+    # list leave at once, and only one page's encoding is held at a time.
+    async with make_backend(max_queue=600, max_tasks=600) as backend:
+        ids = [(await submit(backend)).task_id for _ in range(600)]
+        pages = [page async for page in backend.select(TaskQuery())]
+    assert [len(page.tasks) for page in pages] == [256, 256, 88]
+    assert [t.task_id for page in pages for t in page.tasks] == ids[::-1]
+
+
 async def test_a_released_claim_frees_the_task_from_its_worker(backend: Backend) -> None:
     await submit(backend)
     claimed = await claim(backend)
