@@ -126,12 +126,15 @@ async def fill(url: str, tasks: int, letters: int) -> None:
 
         async def one() -> None:
             async with semaphore:
-                assert (await client.post("/tasks", json=body)).status_code == 202
+                submitted = await client.post("/tasks", json=body)
+                assert submitted.status_code == 202
+                task = submitted.json()
+                while task["status"] != "completed":  # each long-poll waits for a change
+                    url = f"/tasks/{task['task_id']}"
+                    task = (await client.get(url, params={"wait": "true"})).json()
 
-        await asyncio.gather(*(one() for _ in range(tasks)))
         async with asyncio.timeout(60):
-            while (await client.get("/healthz")).json()["completed"] < tasks:  # noqa: ASYNC110
-                await asyncio.sleep(0.1)  # another process: there is no event to await
+            await asyncio.gather(*(one() for _ in range(tasks)))
 
 
 def first_event_id(url: str) -> int:
