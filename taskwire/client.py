@@ -61,12 +61,18 @@ def default_url() -> str:
     return os.environ.get(URL_VARIABLE) or DEFAULT_URL
 
 
-def _authorize(http: httpx.Client | httpx.AsyncClient, api_key: str | None) -> None:
-    """Send ``api_key`` (else ``TASKWIRE_API_KEY``, if set) as a bearer token on every request,
-    the event feeds included."""
+def _point(
+    http: httpx.Client | httpx.AsyncClient, base_url: str | None, api_key: str | None
+) -> str:
+    """Point ``http`` at the service (``base_url``, else ``TASKWIRE_URL``...) with ``api_key``
+    (else ``TASKWIRE_API_KEY``, if set) as a bearer token on every request, the event feeds
+    included; returns the service's URL."""
+    url = (base_url or default_url()).rstrip("/")
+    http.base_url = httpx.URL(url)
     key = api_key if api_key is not None else os.environ.get(KEY_VARIABLE)
     if key:
         http.headers["Authorization"] = f"Bearer {key}"
+    return url
 
 
 def idempotency_header(key: str) -> str:
@@ -238,10 +244,8 @@ class Client:
         http: httpx.Client | None = None,
         api_key: str | None = None,
     ) -> None:
-        self.base_url = (base_url or default_url()).rstrip("/")
         self._http = http or httpx.Client(timeout=httpx.Timeout(timeout_s))
-        self._http.base_url = httpx.URL(self.base_url)
-        _authorize(self._http, api_key)
+        self.base_url = _point(self._http, base_url, api_key)
         self._requests = _Requests(
             self._http.build_request,
             retries=retries,
@@ -477,10 +481,8 @@ class AsyncClient:
         http: httpx.AsyncClient | None = None,
         api_key: str | None = None,
     ) -> None:
-        self.base_url = (base_url or default_url()).rstrip("/")
         self._http = http or httpx.AsyncClient(timeout=httpx.Timeout(timeout_s))
-        self._http.base_url = httpx.URL(self.base_url)
-        _authorize(self._http, api_key)
+        self.base_url = _point(self._http, base_url, api_key)
         self._requests = _Requests(
             self._http.build_request,
             retries=retries,
