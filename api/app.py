@@ -50,7 +50,6 @@ from middleware.bodylimit import BodyLimitMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.headers import StaticHeadersMiddleware
-from middleware.metrics import RequestMetricsMiddleware
 from middleware.ratelimit import KeyOf, RateCounter, RateLimitMiddleware, by_address
 from middleware.requestid import RequestIdMiddleware
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
@@ -274,8 +273,9 @@ def _middleware(
             SlowClientMiddleware, send_timeout_s=settings.send_timeout_s, responses=responses
         ),
         Middleware(RequestIdMiddleware),
-        Middleware(RequestMetricsMiddleware, observe=metrics.observe_request),
-        Middleware(AccessLogMiddleware, secret_params=[ACCESS_TOKEN]),
+        Middleware(
+            AccessLogMiddleware, secret_params=[ACCESS_TOKEN], observe=metrics.observe_request
+        ),
         Middleware(StaticHeadersMiddleware, headers=ALWAYS),
         Middleware(RefuseWebSocketMiddleware),
     ]

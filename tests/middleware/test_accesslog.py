@@ -219,3 +219,47 @@ async def test_the_method_is_logged_escaped_too() -> None:
         await Exchange().run(AccessLogMiddleware(not_found), http_scope("GE\x1b[2JT\n", "/"))
     [line] = logs.messages
     assert line.startswith('192.0.2.1 "GE\\x1b[2JT\\x0a /" 404 ')
+
+
+async def read_task(request: Request) -> Response:
+    return PlainTextResponse(request.path_params["task_id"])
+
+
+@pytest.mark.parametrize("log_level", [logging.INFO, logging.WARNING])
+async def test_each_request_is_observed_by_route_template_whether_or_not_it_is_logged(
+    log_level: int,
+) -> None:
+    observed: list[tuple[str, str, int, float]] = []
+    app = Starlette(
+        routes=[Route("/tasks/{task_id}", read_task)],
+        middleware=[Middleware(AccessLogMiddleware, observe=lambda *o: observed.append(o))],
+    )
+    logger = logging.getLogger("taskwire.access")
+    level = logger.level
+    logger.setLevel(log_level)
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
+            await client.get("/tasks/abc")
+            await client.post("/tasks/abc")
+            await client.get("/nowhere/at/all")
+    finally:
+        logger.setLevel(level)
+    assert [o[:3] for o in observed] == [
+        ("/tasks/{task_id}", "GET", 200),  # the template, never the raw path
+        ("/tasks/{task_id}", "POST", 405),
+        ("unmatched", "GET", 404),
+    ]
+    assert all(seconds >= 0 for *_, seconds in observed)
+
+
+async def test_a_request_the_client_left_before_any_answer_is_observed_with_status_0() -> None:
+    observed: list[tuple[str, str, int, float]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        raise asyncio.CancelledError  # the client went away, and the server cancelled it
+
+    guarded = AccessLogMiddleware(app, observe=lambda *o: observed.append(o))
+    with pytest.raises(asyncio.CancelledError):
+        await guarded(http_scope(path="/events"), Exchange().receive, Exchange().send)
+    assert [o[:3] for o in observed] == [("unmatched", "GET", 0)]
