@@ -120,7 +120,9 @@ async def fill(url: str, tasks: int, letters: int) -> None:
         "task_type": "find_longest_consecutive_letters",
         "parameters": {"string": "ab" * (letters // 2)},
     }
-    limits = httpx.Limits(max_connections=32)
+    # A connection idle for a second is not used again: the server closes idle ones after 5 s,
+    # and a request sent just as it does so would be lost with it (a ReadError).
+    limits = httpx.Limits(max_connections=32, keepalive_expiry=1)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
         semaphore = asyncio.Semaphore(32)
 
