@@ -51,6 +51,7 @@ from bench.common import (
     pin_to_client_cpus,
     request,
     serve,
+    stop,
     timestamp,
 )
 from bench.fanout import Subscriber, _until_done, event_time
@@ -127,12 +128,7 @@ def redis_server() -> Iterator[RedisServer]:
                 time.sleep(0.01)  # another process: nothing to wait on
             yield RedisServer(port, process.pid)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop(process)
 
 
 def _answers(port: int) -> bool:
@@ -371,8 +367,7 @@ def worker(**env: str) -> Iterator[int]:
     try:
         yield process.pid
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop(process)
 
 
 async def calls(requests: int = 1000) -> dict[str, Any]:
