@@ -47,7 +47,8 @@ class Task:
     task_type: str
     status: TaskStatus = TaskStatus.QUEUED
     priority: Priority = "normal"
-    parameters: dict[str, Any]
+    parameters: dict[str, Any] | orjson.Fragment
+    """A dict while the task may still run; its JSON once it has completed (see ``pack``)."""
     progress: int = 0
     eta_s: float | None = None
     result: Any = None
@@ -67,6 +68,15 @@ class Task:
         self.result = result
         self.progress = 100
         self._finish(now)
+
+    def pack(self) -> None:
+        """Hold a completed task's parameters and result as their JSON: it never runs
+        again, and ``{"numbers": [1, 2, 3, 4.5]}`` takes ~110 bytes so against ~320 as
+        objects (``{"sum": 10.5}``: 80 against 215)."""
+        if self.status is TaskStatus.COMPLETED and isinstance(self.parameters, dict):
+            self.parameters = _packed(self.parameters)
+            if self.result is not None:
+                self.result = _packed(self.result)
 
     def fail(self, error: TaskError, now: datetime) -> None:
         self._move(TaskStatus.PROCESSING, TaskStatus.FAILED)
@@ -117,6 +127,11 @@ class InvalidTransition(Exception):
         super().__init__(f"cannot move a task from {current} to {wanted}")
         self.current = current
         self.wanted = wanted
+
+
+def _packed(value: Any) -> orjson.Fragment:
+    # An exact copy: orjson's bytes keep the 4 KiB buffer they were written in.
+    return orjson.Fragment(bytes(memoryview(orjson.dumps(value))))
 
 
 def task_json(task: Task) -> bytes:

@@ -164,8 +164,9 @@ class MemoryBackend:
             case _:
                 raise ValueError(f"a claim cannot end as {status} (error={error!r})")
         del self._claims[task.task_id]
-        if status is TaskStatus.COMPLETED:  # never run again: its plan is not needed
+        if status is TaskStatus.COMPLETED:  # never run again: held compactly, without a plan
             del self._planned_s[task.task_id]
+            task.pack()
         self._store.moved(task, TaskStatus.PROCESSING)
         self._note_finish(task)
         self._publish(task)

@@ -22,7 +22,7 @@ from service.backends.memory.ratelimit import SlidingWindowCounter
 from service.clock import utc
 from service.errors import LeaseLost, QueueFull, StoreFull
 from service.events import HistoryPage, Subscriber
-from service.model import Priority, Task, TaskError, TaskStatus
+from service.model import Priority, Task, TaskError, TaskStatus, task_json
 from service.settings import Settings
 from tests.support import (
     FAILSAFE_S,
@@ -219,6 +219,29 @@ async def test_a_claim_lives_as_long_as_the_process(
 
 
 # Counts
+
+
+async def test_a_completed_task_keeps_its_parameters_as_json_and_reads_the_same(
+    memory: MemoryBackend, clock: FakeClock
+) -> None:
+    task = await submit(memory, clock)
+    failed_claim = await claim(memory)
+    await memory.finish(failed_claim, FAILED, error=TaskError("E", "m"))
+    assert task.parameters == {"numbers": [1.0]}  # it may be retried: still a dict
+    await memory.retry(task.task_id)
+    completed_claim = await claim(memory)
+    before = task_json(task).replace(b'"processing"', b'"completed"')
+    await memory.finish(completed_claim, COMPLETED, result={"sum": 1.0})
+    assert isinstance(task.parameters, orjson.Fragment)
+    assert isinstance(task.result, orjson.Fragment)
+    assert orjson.loads(task_json(task))["parameters"] == {"numbers": [1.0]}
+    written = orjson.loads(task_json(await memory.get(task.task_id)))
+    assert written == {**orjson.loads(before), **{k: written[k] for k in CHANGED_BY_FINISH}}
+    events = await memory.task_events(task.task_id)
+    assert orjson.loads(events[-1].data)["parameters"] == {"numbers": [1.0]}
+
+
+CHANGED_BY_FINISH = ("progress", "eta_s", "result", "finished_at")
 
 
 async def test_counts_are_kept_as_tasks_move_not_counted_when_read(

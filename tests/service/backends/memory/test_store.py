@@ -148,3 +148,24 @@ def test_expire_with_a_limit_removes_the_first_that_finished_and_leaves_the_rest
     assert store.expire(finished_before=cutoff, limit=2) == []
     assert [t.task_id for t in store] == ["t1", "t2"]
     assert store.counts == recount(store)
+
+
+def test_a_task_retried_and_finished_again_takes_its_new_place_in_the_finish_order() -> None:
+    store = TaskStore(3)
+    tasks = [make(n) for n in range(3)]
+    for task in tasks:
+        store.add(task)
+    finish(store, tasks[0], at_s=1)
+    finish(store, tasks[1], at_s=2)
+    for again_at_s in (3, 4):  # retried twice, each time finishing after the others
+        tasks[0].status = QUEUED
+        tasks[0].finished_at = None
+        store.moved(tasks[0], COMPLETED)
+        finish(store, tasks[0], at_s=again_at_s)
+    assert store.expire(finished_before=T0 + timedelta(seconds=3.5)) == [tasks[1]]
+    finish(store, tasks[2], at_s=5)
+    assert store.add(make(3)) == []  # a place was free
+    assert store.add(make(4)) == [tasks[0]]  # finished at 4, before the one at 5
+    assert store.add(make(5)) == [tasks[2]]
+    assert store.is_full
+    assert store.counts == recount(store)
