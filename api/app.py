@@ -51,7 +51,6 @@ from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.headers import StaticHeadersMiddleware
 from middleware.ratelimit import KeyOf, RateCounter, RateLimitMiddleware, by_address
-from middleware.requestid import RequestIdMiddleware
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
 from middleware.streamlimit import StreamLimitMiddleware
 from middleware.websocket import RefuseWebSocketMiddleware
@@ -272,7 +271,6 @@ def _middleware(
         Middleware(
             SlowClientMiddleware, send_timeout_s=settings.send_timeout_s, responses=responses
         ),
-        Middleware(RequestIdMiddleware),
         Middleware(
             AccessLogMiddleware, secret_params=[ACCESS_TOKEN], observe=metrics.observe_request
         ),

@@ -1,9 +1,12 @@
-"""Access log and request timing: each request timed once it has been answered, then written
-as one log line with its status and duration, and handed to ``observe`` (request metrics).
+"""Request ids, the access log and request timing: each request gets an id (``X-Request-ID``,
+``middleware/requestid.py``), is timed until it has been answered, then written as one log
+line with its status and duration, and handed to ``observe`` (request metrics).
 
 The method, path and query are the client's choice: they are logged escaped (``logsafe``).
-The two share one layer because they need the same three things of every request, its
-status, its duration and its route, and a layer of its own for each cost a request twice.
+The three share one layer because each needs to see every answer start (to add the id's
+header, or to note the status), and a layer of its own for each costs a request its own
+``send`` wrapper: with the id always given, timing for metrics adds two clock reads and the
+recording, nothing more.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from middleware.headers import STARTS, add_headers
 from middleware.logsafe import printable
+from middleware.requestid import HEADER, choose_request_id, request_id
 
 logger = logging.getLogger("taskwire.access")
 
@@ -27,8 +32,10 @@ UNMATCHED = "unmatched"
 
 
 class AccessLogMiddleware:
-    """Logs ``client method path?query status duration``, and tells ``observe`` of each
-    request; a stream is logged and observed when it ends.
+    """Gives each request (and WebSocket handshake) its id, logs ``client method path?query
+    status duration``, and tells ``observe`` of each request; a stream is logged and
+    observed when it ends. The id is the client's ``X-Request-ID`` if it is short and plain,
+    else a new one; it is on the answer and, while the request is served, in ``request_id``.
 
     Args:
         secret_params: query parameters whose values never reach the log (a key passed as
@@ -52,29 +59,36 @@ class AccessLogMiddleware:
         self.observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        logs = logger.isEnabledFor(logging.INFO)
-        if scope["type"] != "http" or not (logs or self.observe):
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
 
-        started = time.perf_counter()
+        rid = choose_request_id(scope["headers"])
+        token = request_id.set(rid.decode("latin-1"))
+        http = scope["type"] == "http"  # a handshake gets its id, and is neither logged nor timed
+        logs = http and logger.isEnabledFor(logging.INFO)
+        timed = http and (logs or self.observe is not None)
+        started = time.perf_counter() if timed else 0.0
         status = 0  # stays 0 if the client left before any answer
 
-        async def send_noting_status(message: Message) -> None:
+        async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
+            if message["type"] in STARTS:
                 status = message["status"]
+                add_headers(message, ((HEADER, rid),))
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive, send_with_id)
         finally:
-            seconds = time.perf_counter() - started
-            if self.observe is not None:
-                route = getattr(scope.get("route"), "path", None) or UNMATCHED
-                self.observe(route, scope["method"], status, seconds)
-            if logs:
-                self._log(scope, status, seconds)
+            if timed:
+                seconds = time.perf_counter() - started
+                if self.observe is not None:
+                    route = getattr(scope.get("route"), "path", None) or UNMATCHED
+                    self.observe(route, scope["method"], status, seconds)
+                if logs:
+                    self._log(scope, status, seconds)
+            request_id.reset(token)
 
     def _log(self, scope: Scope, status: int, seconds: float) -> None:
         client = scope.get("client")

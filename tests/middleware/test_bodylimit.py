@@ -18,9 +18,9 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from middleware.accesslog import AccessLogMiddleware
 from middleware.bodylimit import BodyLimitMiddleware
 from middleware.problem import PROBLEM_JSON
-from middleware.requestid import RequestIdMiddleware
 from tests.middleware.harness import Exchange, http_scope
 
 LIMIT = 1024
@@ -46,7 +46,7 @@ def tiny_app(echo: Echo) -> Starlette:
     return Starlette(
         routes=[Route("/upload", echo.handle, methods=["POST"])],
         middleware=[
-            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
             Middleware(BodyLimitMiddleware, max_bytes=LIMIT),
         ],
         exception_handlers={HTTPException: pass_on},

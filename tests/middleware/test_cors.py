@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from middleware.accesslog import AccessLogMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.problem import PROBLEM_JSON
-from middleware.requestid import RequestIdMiddleware
 
 UI = "http://ui.example"
 
@@ -37,7 +37,7 @@ def tiny_app() -> Starlette:
     return Starlette(
         routes=[Route("/tasks", ok, methods=["GET", "POST"])],
         middleware=[
-            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
             Middleware(
                 CORSMiddleware,
                 allow_origins=[UI],

@@ -17,9 +17,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from middleware.accesslog import AccessLogMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.problem import PROBLEM_JSON, Problem
-from middleware.requestid import RequestIdMiddleware
 from tests.middleware.harness import Exchange, http_scope, logged
 from tests.support import serve
 
@@ -83,7 +83,7 @@ def tiny_app(classifier: Classifier) -> Starlette:
             Mount("/assets", assets),
         ],
         middleware=[
-            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
             Middleware(ErrorMiddleware, classify=classifier),
         ],
         exception_handlers={HTTPException: pass_on},

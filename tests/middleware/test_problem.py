@@ -11,8 +11,9 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
+from middleware.accesslog import AccessLogMiddleware
 from middleware.problem import PROBLEM_JSON, Problem
-from middleware.requestid import RequestIdMiddleware, request_id
+from middleware.requestid import request_id
 
 
 def test_the_answer_has_every_member_and_the_request_id() -> None:
@@ -70,7 +71,7 @@ def test_a_problem_is_immutable() -> None:
 async def test_as_an_asgi_app_it_answers_with_the_request_path_and_id() -> None:
     app = Starlette(
         routes=[Mount("/", Problem(503, "full", headers={"Retry-After": "7"}))],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(AccessLogMiddleware)],
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:

@@ -20,11 +20,11 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from middleware.accesslog import AccessLogMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.problem import PROBLEM_JSON, Problem
 from middleware.ratelimit import QUOTA_EXCEEDED, RateLimitMiddleware
-from middleware.requestid import RequestIdMiddleware
 from service.backends.memory.ratelimit import SlidingWindowCounter
 from tests.middleware.harness import Exchange, http_scope, logged
 from tests.support import FakeClock
@@ -79,7 +79,7 @@ def tiny_app(counter: object, endpoint: Endpoint | None = None, *outer: Middlewa
             Route("/{path:path}", endpoint.handle, methods=["GET", "POST", "OPTIONS"]),
         ],
         middleware=[
-            Middleware(RequestIdMiddleware),
+            Middleware(AccessLogMiddleware),
             *outer,
             Middleware(
                 RateLimitMiddleware,

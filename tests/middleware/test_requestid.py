@@ -5,7 +5,8 @@ import pytest
 from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from middleware.requestid import RequestIdMiddleware, request_id
+from middleware.accesslog import AccessLogMiddleware
+from middleware.requestid import request_id
 
 
 async def echo_id(scope: Scope, receive: Receive, send: Send) -> None:
@@ -13,7 +14,7 @@ async def echo_id(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def get(headers: dict[str, str] | None = None) -> httpx.Response:
-    transport = httpx.ASGITransport(app=RequestIdMiddleware(echo_id))
+    transport = httpx.ASGITransport(app=AccessLogMiddleware(echo_id))
     async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
         return await client.get("/", headers=headers)
 
@@ -52,7 +53,7 @@ async def test_the_id_is_reset_even_when_the_app_fails() -> None:
         assert request_id.get() == "abc-123"
         raise RuntimeError("broken")
 
-    transport = httpx.ASGITransport(app=RequestIdMiddleware(fails))
+    transport = httpx.ASGITransport(app=AccessLogMiddleware(fails))
     async with httpx.AsyncClient(transport=transport, base_url="http://tw") as client:
         with pytest.raises(RuntimeError, match="broken"):
             await client.get("/", headers={"x-request-id": "abc-123"})
@@ -65,7 +66,7 @@ async def test_other_scopes_pass_straight_through_without_an_id() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(f"{scope['type']} {request_id.get()}")
 
-    await RequestIdMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    await AccessLogMiddleware(app)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan -"]
 
 
@@ -99,7 +100,7 @@ async def run_handshake(app: ASGIApp, scope: Scope) -> list[Message]:
 
 async def test_a_websocket_denial_carries_the_id_the_handshake_was_served_with() -> None:
     start, body = await run_handshake(
-        RequestIdMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"ws-7")])
+        AccessLogMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"ws-7")])
     )
     assert start["type"] == "websocket.http.response.start"
     assert (b"x-request-id", b"ws-7") in start["headers"]
@@ -109,7 +110,7 @@ async def test_a_websocket_denial_carries_the_id_the_handshake_was_served_with()
 
 async def test_a_websocket_handshake_without_an_id_gets_a_new_one() -> None:
     start, body = await run_handshake(
-        RequestIdMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"bad id")])
+        AccessLogMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"bad id")])
     )
     [given] = [value for name, value in start["headers"] if name == b"x-request-id"]
     assert len(given) == 32 and given == body["body"]
@@ -120,7 +121,7 @@ async def test_other_websocket_messages_pass_untouched() -> None:
         await send({"type": "websocket.accept", "headers": []})
         await send({"type": "websocket.close", "code": 1000})
 
-    sent = await run_handshake(RequestIdMiddleware(accept_and_close), websocket_scope([]))
+    sent = await run_handshake(AccessLogMiddleware(accept_and_close), websocket_scope([]))
     assert sent == [
         {"type": "websocket.accept", "headers": []},
         {"type": "websocket.close", "code": 1000},

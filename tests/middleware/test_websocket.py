@@ -20,8 +20,8 @@ from fastapi import FastAPI
 from starlette.types import Message, Receive, Scope, Send
 from websockets.asyncio.client import connect
 
+from middleware.accesslog import AccessLogMiddleware
 from middleware.problem import PROBLEM_JSON
-from middleware.requestid import RequestIdMiddleware
 from middleware.websocket import RefuseWebSocketMiddleware
 from tests.middleware.harness import Exchange, http_scope
 from tests.support import FAILSAFE_S, serve
@@ -71,7 +71,7 @@ async def handshake(app: Any, scope: Scope) -> list[Message]:
 
 async def test_a_handshake_is_denied_with_a_400_problem_where_the_server_can_send_one() -> None:
     inner = Inner()
-    app = RequestIdMiddleware(RefuseWebSocketMiddleware(inner))
+    app = AccessLogMiddleware(RefuseWebSocketMiddleware(inner))
     start, *bodies = await handshake(app, websocket_scope(denial=True))
     assert start["type"] == "websocket.http.response.start"
     assert start["status"] == 400
