@@ -12,7 +12,6 @@ import logging
 import math
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -22,7 +21,7 @@ from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import EventFilter
 from service.idempotency import Idempotency
-from service.model import OwnedTask, Task, TaskError, TaskStatus, task_json
+from service.model import OwnedTask, Task, TaskError, TaskStatus, new_task_id, task_json
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
 from service.worker import WorkerPool
 
@@ -96,7 +95,7 @@ class Engine:
         recorded with it."""
         params = submission.parameters
         fields: dict[str, Any] = {
-            "task_id": str(uuid.uuid4()),
+            "task_id": new_task_id(),
             "task_type": submission.task_type,
             "priority": submission.priority,
             "parameters": params.model_dump(),

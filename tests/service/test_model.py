@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import multiprocessing
+import uuid
 from dataclasses import fields
 from datetime import UTC, datetime
 
@@ -7,7 +9,7 @@ import orjson
 import pytest
 
 from api import schemas
-from service.model import InvalidTransition, Task, TaskError, TaskStatus, task_json
+from service.model import InvalidTransition, Task, TaskError, TaskStatus, new_task_id, task_json
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
@@ -72,3 +74,27 @@ def test_moves_outside_the_lifecycle_are_refused(status: TaskStatus, move: objec
     with pytest.raises(InvalidTransition):
         move(task)  # type: ignore[operator]
     assert task.status is status
+
+
+def test_task_ids_are_version_4_uuids_written_as_the_server_writes_them() -> None:
+    ids = [new_task_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    for task_id in ids[:1000]:
+        parsed = uuid.UUID(task_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert str(parsed) == task_id  # lowercase, with hyphens
+
+
+def _ids_in_a_child(results: multiprocessing.Queue[list[str]]) -> None:  # pragma: no cover
+    results.put([new_task_id() for _ in range(100)])  # runs in the forked child
+
+
+def test_a_forked_worker_does_not_repeat_its_parents_ids() -> None:
+    fork = multiprocessing.get_context("fork")
+    results: multiprocessing.Queue[list[str]] = fork.Queue()
+    child = fork.Process(target=_ids_in_a_child, args=(results,))
+    child.start()
+    childs = results.get(timeout=30)
+    child.join(timeout=30)
+    parents = [new_task_id() for _ in range(100)]
+    assert not set(childs) & set(parents)
