@@ -37,6 +37,7 @@ from starlette.types import ASGIApp, Scope
 
 from api.access import ACCESS_TOKEN, KeyAuthentication, client_of
 from api.docs import docs_routes
+from api.idempotency import HEADER as IDEMPOTENCY_HEADER
 from api.idempotency import IdempotencyMiddleware
 from api.logs import configure_logging
 from api.openapi import problem_openapi
@@ -306,6 +307,7 @@ def _middleware(
                 exempt_prefixes=UNCOUNTED_PREFIXES,
                 key_of=counted_as(keys=keys is not None),
                 on_refused=metrics.refused.inc,
+                counts_itself=counted_by_its_route,
             )
         )
     stack.append(
@@ -342,6 +344,25 @@ def keys_scope(scope: Scope) -> str:
     """Whose Idempotency-Keys a request's are: its API key's, else its address's."""
     client = client_of(scope)
     return f"key:{client.name}" if client is not None else by_address(scope)[1]
+
+
+IDEMPOTENCY_KEY = IDEMPOTENCY_HEADER.lower().encode()
+
+
+def counted_by_its_route(scope: Scope) -> bool:
+    """Requests whose route counts them against the rate limit in its own call to the backend
+    (``middleware.ratelimit.Pending``; on Redis one round trip for both, not two): a submit
+    without an ``Idempotency-Key`` (a key is looked up before the route), and a plain read of
+    a task (a long-poll, or any query, is counted by the layer first)."""
+    path: str = scope["path"]
+    match scope["method"]:
+        case "POST":
+            return path == "/tasks" and all(name != IDEMPOTENCY_KEY for name, _ in scope["headers"])
+        case "GET" | "HEAD":
+            plain = path.startswith("/tasks/") and path.count("/") == 2
+            return plain and not scope["query_string"]
+        case _:
+            return False
 
 
 def is_stream(scope: Scope) -> bool:

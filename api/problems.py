@@ -14,12 +14,14 @@ from fastapi.exceptions import RequestValidationError
 
 from api.access import Unauthorized
 from middleware.problem import Problem
+from middleware.ratelimit import QUOTA_EXCEEDED
 from service.errors import (
     BackendUnavailable,
     IdempotencyKeyInUse,
     IdempotencyKeyMismatch,
     IdempotentTaskGone,
     QueueFull,
+    RateLimited,
     StoreFull,
     TaskConflict,
     TaskNotFound,
@@ -44,6 +46,11 @@ def classify(exc: Exception) -> Problem | None:
             return Problem(404, str(exc))
         case TaskConflict() | IdempotencyKeyInUse() | IdempotentTaskGone():
             return Problem(409, str(exc))
+        case RateLimited(retry_after_s=seconds):
+            # Counted by the backend with its call; the rate-limit layer answers in its words.
+            return Problem(
+                429, str(exc), type=QUOTA_EXCEEDED, headers={"Retry-After": str(seconds)}
+            )
         case IdempotencyKeyMismatch():
             return Problem(422, str(exc), type=KEY_MISMATCH)
         case (

@@ -3,6 +3,11 @@
 The counting itself is the counter's (one in memory, or one shared through Redis); this layer
 decides what is counted, answers the refused with 429 problem JSON, and puts the IETF
 rate-limit fields (draft-ietf-httpapi-ratelimit-headers) on every counted answer.
+
+Where the counter is shared (each count a round trip to its store), a request the app says it
+counts itself is not counted here first: the layer leaves a ``Pending`` count in the scope, the
+app hands it to its store with its own call (one round trip for both), and the layer answers
+from the decision that comes back, or counts the request itself if none did.
 """
 
 from __future__ import annotations
@@ -45,6 +50,27 @@ class RateCounter(Protocol):
 
 HitNow = Callable[[str], tuple[bool, int, int]]
 
+PENDING = "ratelimit.pending"
+"""The scope key of a request's ``Pending`` count, where the app counts the request itself."""
+
+
+class Pending:
+    """A request's count, left to the app to make along with its own call to the store.
+
+    Whatever counts it (``key`` against ``limit`` per ``window_s``) calls ``decide``.
+    """
+
+    __slots__ = ("decision", "key", "limit", "window_s")
+
+    def __init__(self, key: str, limit: int, window_s: int) -> None:
+        self.key = key
+        self.limit = limit
+        self.window_s = window_s
+        self.decision: tuple[bool, int, int] | None = None
+
+    def decide(self, allowed: bool, remaining: int, reset_s: int) -> None:
+        self.decision = (allowed, remaining, reset_s)
+
 
 class RateLimitMiddleware:
     """Counts each request against its client address and refuses those over the limit.
@@ -59,6 +85,12 @@ class RateLimitMiddleware:
         key_of: what a request is counted against, and the policy's name in the headers
             (by default its client address, ``per-ip``); None lets it through uncounted.
         on_refused: told of each request refused (a metric, say).
+        counts_itself: which requests the app counts itself, with its own call to the store
+            (given ``scope[PENDING]``); asked only of a counter not in this process (one
+            without ``hit_now``), for which a count is a round trip. The app must count such
+            a request before it does anything else for it; if it answers without counting
+            it (a request it found invalid, say), the layer counts it then, and a refusal
+            replaces the app's answer.
 
     Notes:
         If the counter fails (its store is unreachable), the request is let through, not
@@ -74,6 +106,7 @@ class RateLimitMiddleware:
         exempt_prefixes: tuple[str, ...] = (),
         key_of: KeyOf = by_address,
         on_refused: Callable[[], object] | None = None,
+        counts_itself: Callable[[Scope], bool] | None = None,
     ) -> None:
         self.app = app
         self.counter = counter
@@ -84,6 +117,7 @@ class RateLimitMiddleware:
         self._policies: dict[str, tuple[tuple[bytes, bytes], bytes]] = {}
         # A counter in this process answers at once: asked without a coroutine, if it can be.
         self._hit_now: HitNow | None = getattr(counter, "hit_now", None)
+        self._counts_itself = counts_itself if self._hit_now is None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope):
@@ -95,6 +129,9 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         policy, key = counted_as
+        if self._counts_itself is not None and self._counts_itself(scope):
+            await self._pending(scope, receive, send, policy, key)
+            return
         try:
             if self._hit_now is not None:
                 allowed, remaining, reset_s = self._hit_now(key)
@@ -104,20 +141,9 @@ class RateLimitMiddleware:
             logger.warning("the rate-limit counter failed; request let through", exc_info=True)
             await self.app(scope, receive, send)
             return
-        policy_header, quota_prefix = self._policy(policy)
-        headers = [policy_header, (b"ratelimit", quota_prefix + b"%d;t=%d" % (remaining, reset_s))]
+        headers = self._fields(policy, remaining, reset_s)
         if not allowed:
-            if self.on_refused is not None:
-                self.on_refused()
-            who = "this address" if policy == POLICY else "this client"
-            refusal = Problem(
-                429,
-                f"too many requests from {who}; retry in {reset_s} s",
-                type=QUOTA_EXCEEDED,
-                headers={"Retry-After": str(reset_s)},
-            ).response(scope["path"])
-            refusal.raw_headers += headers
-            await refusal(scope, receive, send)
+            await self._refuse(scope, receive, send, policy, reset_s, headers)
             return
 
         async def send_with_headers(message: Message) -> None:
@@ -126,6 +152,63 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    async def _pending(
+        self, scope: Scope, receive: Receive, send: Send, policy: str, key: str
+    ) -> None:
+        """The app counts the request (``scope[PENDING]``); the answer waits on its decision."""
+        pending = scope[PENDING] = Pending(key, self.counter.limit, self.counter.window_s)
+        refused = False
+
+        async def send_decided(message: Message) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start":
+                if pending.decision is None:  # the app answered without counting: count now
+                    try:
+                        pending.decision = await self.counter.hit(key)
+                    except Exception:
+                        logger.warning(
+                            "the rate-limit counter failed; request let through", exc_info=True
+                        )
+                        await send(message)
+                        return
+                allowed, remaining, reset_s = pending.decision
+                headers = self._fields(policy, remaining, reset_s)
+                if not allowed:  # whatever the app answered, the answer is a refusal
+                    refused = True
+                    await self._refuse(scope, receive, send, policy, reset_s, headers)
+                    return
+                add_headers(message, headers)
+            elif refused:
+                return
+            await send(message)
+
+        await self.app(scope, receive, send_decided)
+
+    async def _refuse(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        policy: str,
+        reset_s: int,
+        headers: list[tuple[bytes, bytes]],
+    ) -> None:
+        if self.on_refused is not None:
+            self.on_refused()
+        who = "this address" if policy == POLICY else "this client"
+        refusal = Problem(
+            429,
+            f"too many requests from {who}; retry in {reset_s} s",
+            type=QUOTA_EXCEEDED,
+            headers={"Retry-After": str(reset_s)},
+        ).response(scope["path"])
+        refusal.raw_headers += headers
+        await refusal(scope, receive, send)
+
+    def _fields(self, policy: str, remaining: int, reset_s: int) -> list[tuple[bytes, bytes]]:
+        policy_header, quota_prefix = self._policy(policy)
+        return [policy_header, (b"ratelimit", quota_prefix + b"%d;t=%d" % (remaining, reset_s))]
 
     def _policy(self, name: str) -> tuple[tuple[bytes, bytes], bytes]:
         """The policy's header, and the start of its quota's value, made once per policy."""

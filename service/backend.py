@@ -87,6 +87,27 @@ class RateCounter(Protocol):
         ...
 
 
+class RateCheck(Protocol):
+    """One request's rate-limit count, left to the backend to make in the same step as the
+    call it comes with: on Redis, one round trip for both instead of two.
+
+    The backend counts the request against ``key`` (``limit`` per ``window_s``, as the
+    ``RateCounter`` of the same settings does) before anything else, tells ``decide`` the
+    outcome, and if it is refused raises ``RateLimited`` without making the call.
+    """
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def limit(self) -> int: ...
+
+    @property
+    def window_s(self) -> int: ...
+
+    def decide(self, allowed: bool, remaining: int, reset_s: int) -> None: ...
+
+
 class Backend(Protocol):
     """Where tasks, the queue, leases, events and rate-limit counters live."""
 
@@ -111,8 +132,9 @@ class Backend(Protocol):
 
     # Reads
 
-    async def get(self, task_id: str) -> Task:
-        """The task, or ``TaskNotFound``."""
+    async def get(self, task_id: str, *, rate: RateCheck | None = None) -> Task:
+        """The task, or ``TaskNotFound``; with ``rate``, after counting the request (whether
+        or not the task exists)."""
 
     async def read(self, task_id: str) -> tuple[Task, int]:
         """The task, and the id of the latest event its state already shows: a subscriber
@@ -127,12 +149,18 @@ class Backend(Protocol):
     # Transitions: each is atomic and records its events.
 
     async def submit(
-        self, task: Task, *, planned_s: float, idempotency: Idempotency | None = None
+        self,
+        task: Task,
+        *,
+        planned_s: float,
+        idempotency: Idempotency | None = None,
+        rate: RateCheck | None = None,
     ) -> Task:
         """Store ``task`` and queue it (``task.queued``); ``planned_s`` is its run's expected
         length, for ``eta_s``. Finished tasks are evicted (``task.expired``) to make room.
         ``QueueFull`` or ``StoreFull`` when there is none. With ``idempotency``, its key is
-        recorded, with the task, in the same step."""
+        recorded, with the task, in the same step; with ``rate``, the request is counted
+        first, in the same step."""
 
     async def claim(self) -> Claim:
         """Wait for a queued task this worker may run, and move it to ``processing``."""
@@ -202,4 +230,5 @@ class Backend(Protocol):
     # Limits
 
     def rate_counter(self, *, limit: int, window_s: int) -> RateCounter:
-        """A sliding-window request counter kept with the rest of the state."""
+        """A sliding-window request counter kept with the rest of the state; a ``RateCheck``
+        of the same settings counts in the same windows."""

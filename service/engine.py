@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
-from service.backend import Backend, Claim
+from service.backend import Backend, Claim, RateCheck
 from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import EventFilter
@@ -90,9 +90,10 @@ class Engine:
         *,
         owner: str | None = None,
         idempotency: Idempotency | None = None,
+        rate: RateCheck | None = None,
     ) -> Task:
         """Queue a new task (``owner``'s, with API keys); with ``idempotency``, its key is
-        recorded with it."""
+        recorded with it; with ``rate``, the request is counted first, in the same step."""
         params = submission.parameters
         fields: dict[str, Any] = {
             "task_id": new_task_id(),
@@ -102,8 +103,9 @@ class Engine:
             "created_at": utc(self._clock()),
         }
         task = Task(**fields) if owner is None else OwnedTask(**fields, owner=owner)
+        planned_s = params.base_duration_s() * self._work_scale
         return await self._backend.submit(
-            task, planned_s=params.base_duration_s() * self._work_scale, idempotency=idempotency
+            task, planned_s=planned_s, idempotency=idempotency, rate=rate
         )
 
     async def cancel(self, task_id: str) -> Task:

@@ -32,6 +32,14 @@ class StoreFull(TaskwireError):
         self.retry_after_s = retry_after_s
 
 
+class RateLimited(TaskwireError):
+    """The request is over its rate limit (counted by the backend with its call: ``RateCheck``)."""
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__(f"too many requests; retry in {retry_after_s} s")
+        self.retry_after_s = retry_after_s
+
+
 class LeaseLost(TaskwireError):
     """A worker's claim on a task ran out (another worker may hold it now): its write is refused."""
 

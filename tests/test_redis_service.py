@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
+from service.backends.redis import RedisBackend
 from tests.cluster import Cluster, cluster
 from tests.redis_server import redis_server
 from tests.support import sse
@@ -26,6 +28,7 @@ SLOW = {"task_type": "unstable_task", "parameters": {"failure_rate": 0}}
 FAILING = {"task_type": "unstable_task", "parameters": {"failure_rate": 1}}
 SUM = {"task_type": "compute_sum", "parameters": {"numbers": [1, 2, 3]}}
 FAILSAFE_S = 20.0
+MISSING = "00000000-0000-4000-8000-000000000000"
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -141,6 +144,77 @@ async def test_the_rate_limit_holds_across_processes(
     answers = [(await client.get(f"{urls[n % 2]}/tasks")).status_code for n in range(30)]
     assert answers.count(200) == 10
     assert answers.count(429) == 20
+
+
+async def test_requests_the_routes_count_are_limited_exactly_across_processes_too(
+    service: Cluster, client: httpx.AsyncClient
+) -> None:
+    # Submits and reads are counted by their own scripts (one round trip each); an invalid
+    # submit, which never reaches Redis, is counted by the rate-limit layer after the fact.
+    urls = [service.api(TASKWIRE_RATE_LIMIT="10", TASKWIRE_WORKERS="false").url for _ in range(2)]
+    task_id = ""
+    answers = []
+    for n in range(30):
+        url = urls[n % 2]
+        match n % 3:
+            case 0:
+                response = await client.post(f"{url}/tasks", json=SUM)
+                task_id = response.json().get("task_id", task_id)
+            case 1:
+                response = await client.get(f"{url}/tasks/{task_id or MISSING}")
+            case _:
+                response = await client.post(f"{url}/tasks", json={"task_type": "nope"})
+        answers.append(response)
+    statuses = [answer.status_code for answer in answers]
+    assert statuses[:10] == [202, 200, 400] * 3 + [202]
+    assert statuses[10:] == [429] * 20
+    refusal = answers[-1]
+    assert refusal.headers["content-type"] == "application/problem+json"
+    assert int(refusal.headers["retry-after"]) > 0
+    assert refusal.headers["ratelimit"].startswith('"per-ip";r=0;t=')
+    assert "too many requests from this address" in refusal.json()["detail"]
+
+
+async def test_a_submit_and_a_read_are_one_round_trip_to_redis_each_with_the_limiter_on(
+    service: Cluster, client: httpx.AsyncClient, redis_url: str, redis_prefix: str
+) -> None:
+    url = service.api(TASKWIRE_WORKERS="false", TASKWIRE_RATE_LIMIT="1000").url
+    task_id = await submit(client, url)
+    await client.get(f"{url}/tasks/{task_id}")  # each script's first call also loads it
+    scripts = RedisBackend(
+        redis_url,
+        prefix=redis_prefix,
+        max_queue=1,
+        max_tasks=1,
+        event_buffer=1,
+        subscriber_queue=1,
+        concurrency=1,
+        lease_s=1,
+    )
+    names = {script.sha: name for name, script in scripts._scripts.items()}
+    names[scripts.ratelimit_script.sha] = "ratelimit"
+    await scripts.close()
+    redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    sent: Counter[str] = Counter()
+    try:
+        async with redis.monitor() as monitor, asyncio.timeout(FAILSAFE_S):
+            for _ in range(3):
+                assert (await client.get(f"{url}/tasks/{task_id}")).status_code == 200
+                await submit(client, url)
+            await redis.echo("end-of-the-requests")
+            async for command in monitor.listen():
+                words = command["command"].split()
+                if words == ["ECHO", "end-of-the-requests"]:
+                    break
+                if command["client_type"] != "lua" and redis_prefix in command["command"]:
+                    what = names.get(words[1], "?") if words[0] == "EVALSHA" else words[0]
+                    sent[what] += 1
+    finally:
+        await redis.aclose()
+    assert (sent["read"], sent["submit"]) == (3, 3), sent
+    # Nothing else was sent for them: no count of its own, no plain read. (XREAD is the
+    # process's event reader, once per batch of new events, whatever asked for them.)
+    assert set(sent) <= {"read", "submit", "XREAD"}, sent
 
 
 async def test_the_queue_cap_and_the_concurrency_hold_across_processes(

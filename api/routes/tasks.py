@@ -18,8 +18,9 @@ from api.idempotency import SCOPE_KEY as IDEMPOTENT
 from api.negotiation import preferred
 from api.openapi import CREATED, CREATED_OR_REPLAYED, NDJSON_LINE, problems
 from api.routes import lean_router
+from middleware.ratelimit import PENDING
 from service.access import Client
-from service.backend import Backend, TaskQuery
+from service.backend import Backend, RateCheck, TaskQuery
 from service.errors import IdempotencyKeyMismatch, IdempotentTaskGone, TaskNotFound
 from service.events import EventFilter
 from service.idempotency import Idempotency, fingerprint
@@ -72,10 +73,12 @@ TaskIdFilter = Annotated[
 ]
 
 
-async def reachable(backend: Backend, task_id: str, client: Client | None) -> Task:
+async def reachable(
+    backend: Backend, task_id: str, client: Client | None, rate: RateCheck | None = None
+) -> Task:
     """The task, if the client may reach it; another's task is not found, exactly as if it did
-    not exist (a 403 would tell that it does)."""
-    task = await backend.get(task_id)
+    not exist (a 403 would tell that it does). With ``rate``, the read counts the request."""
+    task = await backend.get(task_id, rate=rate)
     if client is not None and not client.may_reach(owner_of(task)):
         raise TaskNotFound(task_id)
     return task
@@ -129,7 +132,9 @@ async def submit_task(
     owner = None if client is None else client.name
     keyed: IdempotentRequest | None = request.scope.get(IDEMPOTENT)
     if keyed is None:
-        return task_response(await engine.submit(submission, owner=owner), 202, created=True)
+        rate = request.scope.get(PENDING)  # counted with the submit (counted_by_its_route)
+        task = await engine.submit(submission, owner=owner, rate=rate)
+        return task_response(task, 202, created=True)
     digest = fingerprint(submission)
     if keyed.record is None:  # the first request with this key: record it with the task
         idempotency = Idempotency(keyed.scope, digest, settings.idempotency_ttl_s)
@@ -153,6 +158,7 @@ async def submit_task(
 )
 async def get_task(
     task_id: TaskId,
+    request: Request,
     backend: BackendDep,
     bus: BusDep,
     settings: SettingsDep,
@@ -182,7 +188,8 @@ async def get_task(
             ]
         )
     if not wait:
-        return task_response(await reachable(backend, task_id, client))
+        rate = request.scope.get(PENDING)  # counted with the read (counted_by_its_route)
+        return task_response(await reachable(backend, task_id, client, rate))
 
     def check(task: Task) -> None:
         if client is not None and not client.may_reach(owner_of(task)):

@@ -25,11 +25,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api import schemas
-from api.app import TaskwireAPI, is_stream
+from api.app import TaskwireAPI, counted_by_its_route, is_stream
 from api.logs import RequestIdFilter
 from api.problems import classify
 from middleware.ratelimit import QUOTA_EXCEEDED
-from service.errors import QueueFull, StoreFull, TaskConflict, TaskNotFound
+from service.errors import QueueFull, RateLimited, StoreFull, TaskConflict, TaskNotFound
 from tests.middleware.harness import logged
 from tests.support import FAILSAFE_S, FakeClock, client_for
 
@@ -589,3 +589,39 @@ def test_is_stream_agrees_with_the_route_on_repeated_watch_parameters() -> None:
     # The route reads the last value of a repeated parameter; so does is_stream.
     assert is_stream({"path": "/tasks", "query_string": b"watch=false&watch=true"}) is True
     assert is_stream({"path": "/tasks", "query_string": b"watch=true&watch=false"}) is False
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "headers", "counted_by_the_route"),
+    [
+        ("POST", "/tasks", b"", [], True),
+        ("POST", "/tasks", b"", [(b"idempotency-key", b"k")], False),  # looked up before
+        ("GET", "/tasks/some-id", b"", [], True),
+        ("HEAD", "/tasks/some-id", b"", [], True),
+        ("GET", "/tasks/some-id", b"wait=true", [], False),  # a long-poll
+        ("GET", "/tasks/some-id", b"%77ait=true", [], False),  # any query at all
+        ("GET", "/tasks/some-id/events", b"", [], False),
+        ("GET", "/tasks", b"", [], False),
+        ("DELETE", "/tasks/some-id", b"", [], False),
+        ("POST", "/tasks/some-id/retry", b"", [], False),
+    ],
+)
+def test_which_requests_their_route_counts_against_the_rate_limit(
+    method: str,
+    path: str,
+    query: bytes,
+    headers: list[tuple[bytes, bytes]],
+    counted_by_the_route: bool,
+) -> None:
+    scope = {"method": method, "path": path, "query_string": query, "headers": headers}
+    assert counted_by_its_route(scope) is counted_by_the_route
+
+
+def test_a_request_the_backend_counted_and_refused_is_a_429_quota_problem() -> None:
+    problem = classify(RateLimited(7))
+    assert problem is not None
+    assert (problem.status, problem.type, problem.headers) == (
+        429,
+        QUOTA_EXCEEDED,
+        {"Retry-After": "7"},
+    )

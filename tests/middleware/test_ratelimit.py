@@ -24,7 +24,7 @@ from middleware.accesslog import AccessLogMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
 from middleware.problem import PROBLEM_JSON, Problem
-from middleware.ratelimit import QUOTA_EXCEEDED, RateLimitMiddleware
+from middleware.ratelimit import PENDING, QUOTA_EXCEEDED, Pending, RateLimitMiddleware
 from service.backends.memory.ratelimit import SlidingWindowCounter
 from tests.middleware.harness import Exchange, http_scope, logged
 from tests.support import FakeClock
@@ -288,3 +288,131 @@ async def test_other_scopes_pass_straight_through(clock: FakeClock) -> None:
 
     await RateLimitMiddleware(app, counter=counter)({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"] and counter.keys == []
+
+
+# A request the app counts itself (``counts_itself``): its count goes with the app's own call.
+
+
+class Store:
+    """The app's store, which counts a request handed to it in the same call as its work."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+        self.calls = 0
+
+    async def read(self, pending: Pending | None) -> str:
+        self.calls += 1
+        if pending is not None:
+            allowed, remaining, reset_s = await self.counter.window.hit(pending.key)
+            pending.decide(allowed, remaining, reset_s)
+            if not allowed:
+                raise OverLimit()
+        return "read"
+
+
+class OverLimit(Exception):
+    """What the store raises for a refused count; the app answers it with anything."""
+
+
+def counting_app(counter: Counter, store: Store, refused: list[None] | None = None) -> Starlette:
+    async def read(request: Request) -> Response:
+        if request.query_params.get("invalid"):  # answered before the store is asked
+            return PlainTextResponse("invalid", status_code=400)
+        return PlainTextResponse(await store.read(request.scope.get(PENDING)))
+
+    def over_limit(exc: Exception) -> Problem | None:
+        return Problem(429, "the store said no") if isinstance(exc, OverLimit) else None
+
+    return Starlette(
+        routes=[Route("/{path:path}", read)],
+        middleware=[
+            Middleware(
+                RateLimitMiddleware,
+                counter=counter,
+                counts_itself=lambda scope: scope["path"] == "/counted-by-the-app",
+                on_refused=None if refused is None else lambda: refused.append(None),
+            ),
+            Middleware(ErrorMiddleware, classify=over_limit),
+        ],
+    )
+
+
+async def test_a_request_the_app_counts_is_counted_once_with_the_apps_call(
+    clock: FakeClock,
+) -> None:
+    counter = Counter(clock, limit=2)
+    store = Store(counter)
+    async with client(counting_app(counter, store)) as c:
+        first = await c.get("/counted-by-the-app")
+        second = await c.get("/counted-by-the-app")
+        other = await c.get("/elsewhere")  # counted by the layer, in the same window
+    assert [first.text, second.text] == ["read", "read"]
+    assert first.headers["ratelimit"] == '"per-ip";r=1;t=60'
+    assert second.headers["ratelimit"] == '"per-ip";r=0;t=60'
+    assert counter.keys == ["192.0.2.1"]  # the layer's own count: only the other path's
+    assert other.status_code == 429
+    assert store.calls == 2
+
+
+async def test_a_refusal_decided_with_the_apps_call_is_the_layers_429(clock: FakeClock) -> None:
+    counter = Counter(clock, limit=1)
+    store = Store(counter)
+    refused: list[None] = []
+    async with client(counting_app(counter, store, refused)) as c:
+        await c.get("/counted-by-the-app")
+        response = await c.get("/counted-by-the-app")
+    assert response.status_code == 429
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["retry-after"] == "60"
+    assert response.headers["ratelimit"] == '"per-ip";r=0;t=60'
+    problem = response.json()
+    assert problem["type"] == QUOTA_EXCEEDED
+    assert problem["detail"] == "too many requests from this address; retry in 60 s"
+    assert len(refused) == 1
+    assert counter.keys == []  # counted by the store both times
+
+
+async def test_a_request_the_app_answered_without_counting_is_counted_by_the_layer(
+    clock: FakeClock,
+) -> None:
+    counter = Counter(clock, limit=1)
+    store = Store(counter)
+    refused: list[None] = []
+    async with client(counting_app(counter, store, refused)) as c:
+        first = await c.get("/counted-by-the-app?invalid=1")
+        second = await c.get("/counted-by-the-app?invalid=1")
+    assert (first.status_code, first.text) == (400, "invalid")
+    assert first.headers["ratelimit"] == '"per-ip";r=0;t=60'
+    # Over the limit, the app's answer is replaced by the refusal, its body dropped.
+    assert second.status_code == 429
+    assert "invalid" not in second.text
+    assert second.json()["type"] == QUOTA_EXCEEDED
+    assert counter.keys == ["192.0.2.1", "192.0.2.1"]
+    assert (store.calls, len(refused)) == (0, 1)
+
+
+async def test_when_the_counter_fails_after_the_app_answered_the_answer_goes_out() -> None:
+    async def invalid(scope: Scope, receive: Receive, send: Send) -> None:
+        await PlainTextResponse("invalid", status_code=400)(scope, receive, send)
+
+    app = RateLimitMiddleware(invalid, counter=BrokenCounter(), counts_itself=lambda scope: True)
+    with logged("taskwire.ratelimit", logging.WARNING) as logs:
+        exchange = await Exchange().run(app, http_scope())
+    assert (exchange.status, exchange.content) == (400, b"invalid")
+    assert "ratelimit" not in exchange.headers
+    assert logs.messages == ["the rate-limit counter failed; request let through"]
+
+
+async def test_a_counter_in_this_process_counts_every_request_itself(clock: FakeClock) -> None:
+    # Asking it costs no round trip: nothing is left to the app.
+    window = SlidingWindowCounter(limit=5, window_s=60, clock=clock)
+    seen: list[object] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope.get(PENDING))
+        await PlainTextResponse("ok")(scope, receive, send)
+
+    layer = RateLimitMiddleware(app, counter=window, counts_itself=lambda scope: True)
+    exchange = await Exchange().run(layer, http_scope())
+    assert seen == [None]
+    assert exchange.headers["ratelimit"] == '"per-ip";r=4;t=60'

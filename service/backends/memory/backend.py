@@ -15,14 +15,14 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from service.backend import Cancelling, Claim, TaskPage, TaskQuery
+from service.backend import Cancelling, Claim, RateCheck, TaskPage, TaskQuery
 from service.backends.memory.history import EventRing
 from service.backends.memory.idempotency import IdempotencyRecords
 from service.backends.memory.queue import TaskQueue
 from service.backends.memory.ratelimit import SlidingWindowCounter
 from service.backends.memory.store import TaskStore
 from service.clock import Clock, utc
-from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict
+from service.errors import LeaseLost, QueueFull, RateLimited, StoreFull, TaskConflict
 from service.events import Event, EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import RETRYABLE, Task, TaskError, TaskStatus
@@ -82,6 +82,7 @@ class MemoryBackend:
         self._stop: Callable[[str], object] = lambda task_id: None
         self._idempotency = IdempotencyRecords(max(10 * max_tasks, 100_000), clock)
         self._intervals: dict[int, Interval] = {}
+        self._counters: dict[tuple[int, int], SlidingWindowCounter] = {}
 
     async def start(self) -> None:
         return None
@@ -92,7 +93,9 @@ class MemoryBackend:
     def on_cancel(self, stop: Callable[[str], object]) -> None:
         self._stop = stop
 
-    async def get(self, task_id: str) -> Task:
+    async def get(self, task_id: str, *, rate: RateCheck | None = None) -> Task:
+        if rate is not None:
+            self._count(rate)
         return self._store.get(task_id)
 
     async def read(self, task_id: str) -> tuple[Task, int]:
@@ -107,8 +110,15 @@ class MemoryBackend:
         return self._store.counts
 
     async def submit(
-        self, task: Task, *, planned_s: float, idempotency: Idempotency | None = None
+        self,
+        task: Task,
+        *,
+        planned_s: float,
+        idempotency: Idempotency | None = None,
+        rate: RateCheck | None = None,
     ) -> Task:
+        if rate is not None:
+            self._count(rate)
         if self._queue.is_full:
             raise QueueFull(self._queue.maxsize, self._retry_after_s())
         if self._store.is_full:
@@ -243,7 +253,18 @@ class MemoryBackend:
         return True  # this process is the whole service
 
     def rate_counter(self, *, limit: int, window_s: int) -> SlidingWindowCounter:
-        return SlidingWindowCounter(limit=limit, window_s=window_s, clock=self._monotonic)
+        counter = self._counters.get((limit, window_s))
+        if counter is None:
+            counter = SlidingWindowCounter(limit=limit, window_s=window_s, clock=self._monotonic)
+            self._counters[limit, window_s] = counter
+        return counter
+
+    def _count(self, rate: RateCheck) -> None:
+        counter = self.rate_counter(limit=rate.limit, window_s=rate.window_s)
+        allowed, remaining, reset_s = counter.hit_now(rate.key)
+        rate.decide(allowed, remaining, reset_s)
+        if not allowed:
+            raise RateLimited(reset_s)
 
     def _interval(self) -> Interval:
         start = interval_of(self._clock())

@@ -32,13 +32,14 @@ from redis.exceptions import BusyLoadingError, ReadOnlyError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from service.backend import Cancelling, Claim, TaskPage, TaskQuery
+from service.backend import Cancelling, Claim, RateCheck, TaskPage, TaskQuery
 from service.backends.redis.codec import Entry, decode_task, fragment
 from service.clock import Clock, utc
 from service.errors import (
     BackendUnavailable,
     LeaseLost,
     QueueFull,
+    RateLimited,
     StoreFull,
     TaskConflict,
     TaskNotFound,
@@ -76,8 +77,10 @@ EXPIRE_BATCH = 500
 """Tasks removed per expiry script, so no one script holds Redis for long."""
 REAPER_EVERY_S = 1.0
 
+_RATED = ("submit", "read")
+"""Scripts that count the request against its rate limit first (``RateCheck``)."""
 _TRANSITIONS = (
-    "submit",
+    *_RATED,
     "claim",
     "progress",
     "renew",
@@ -259,12 +262,19 @@ class RedisBackend:
         self._reader_redis = aioredis.Redis.from_url(
             url, **{**options, "socket_timeout": timeout_s + BLOCK_MS / 1000}
         )
-        common = _script("common")
+        common, ratelimit, rated = _script("common"), _script("ratelimit"), _script("rated")
         self._scripts: dict[str, AsyncScript] = {
-            name: self._redis.register_script(common + "\n" + _script(name))
+            name: self._redis.register_script(
+                "\n".join((common, ratelimit, rated) if name in _RATED else (common,))
+                + "\n"
+                + _script(name)
+            )
             for name in _TRANSITIONS
         }
-        self.ratelimit_script = self._redis.register_script(_script("ratelimit"))
+        self.ratelimit_script = self._redis.register_script(
+            ratelimit + "\nreturn rate_hit(KEYS[1], KEYS[2], tonumber(ARGV[1]), "
+            "tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))"
+        )
         self._idempotent_begin = self._redis.register_script(_script("idempotent_begin"))
         self._sample = self._redis.register_script(_script("sample"))
         self._elect = self._redis.register_script(_script("elect"))
@@ -313,8 +323,15 @@ class RedisBackend:
 
     # Reads
 
-    async def get(self, task_id: str) -> Task:
-        data = await self._guarded(self._redis.hget(self.key(f"task:{task_id}"), "json"))
+    async def get(self, task_id: str, *, rate: RateCheck | None = None) -> Task:
+        if rate is None:
+            data = await self._guarded(self._redis.hget(self.key(f"task:{task_id}"), "json"))
+        else:  # one script counts the request and reads: one round trip
+            outcome, *found = self._rated(
+                rate,
+                await self._transition("read", f"task:{task_id}", task_id, *self._rate_args(rate)),
+            )
+            data = found[0] if outcome == b"ok" else None
         if data is None:
             raise TaskNotFound(task_id)
         return decode_task(data)
@@ -356,7 +373,12 @@ class RedisBackend:
     # Transitions
 
     async def submit(
-        self, task: Task, *, planned_s: float, idempotency: Idempotency | None = None
+        self,
+        task: Task,
+        *,
+        planned_s: float,
+        idempotency: Idempotency | None = None,
+        rate: RateCheck | None = None,
     ) -> Task:
         record = (
             ("", "", 0)
@@ -367,7 +389,7 @@ class RedisBackend:
                 int(idempotency.ttl_s * 1000),
             )
         )
-        outcome, value = await self._transition(
+        answer = await self._transition(
             "submit",
             "queue",
             task.task_id,
@@ -380,7 +402,9 @@ class RedisBackend:
             self._max_tasks,
             *record,
             owner_of(task) or "",
+            *self._rate_args(rate),
         )
+        outcome, value = self._rated(rate, answer)
         match outcome:
             case b"queue_full":
                 raise QueueFull(self._max_queue, int(value))
@@ -601,6 +625,26 @@ class RedisBackend:
             [self.key(key)],
             [self._prefix, now_us, self._event_buffer, *args],
         )
+
+    def _rate_args(self, rate: RateCheck | None) -> tuple[Any, ...]:
+        """The five values a rated script (``lua/rated.lua``) ends its arguments with."""
+        if rate is None:
+            return ("", 0, 0, 0, "")
+        now_us = "" if self._rate_clock is None else int(self._rate_clock() * 1_000_000)
+        window_us = rate.window_s * 1_000_000
+        return (rate.key, rate.limit, window_us, window_us // 1000, now_us)
+
+    def _rated(self, rate: RateCheck | None, answer: list[Any]) -> list[Any]:
+        """A rated script's answer without its count, which ``rate`` is told of (and
+        ``RateLimited`` raised if the request was refused)."""
+        if rate is None:
+            return answer
+        if answer[0] == b"rate_limited":
+            reset_s = int(answer[2])
+            rate.decide(False, int(answer[1]), reset_s)
+            raise RateLimited(reset_s)
+        rate.decide(True, int(answer[-2]), int(answer[-1]))
+        return answer[:-2]
 
     async def _guarded(self, call: Any) -> Any:
         if self._monotonic() < self._down_until:

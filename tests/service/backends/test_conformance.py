@@ -15,8 +15,15 @@ from typing import Any
 import orjson
 import pytest
 
-from service.backend import Backend, Claim, TaskQuery
-from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
+from service.backend import Backend, Claim, RateCheck, TaskQuery
+from service.errors import (
+    LeaseLost,
+    QueueFull,
+    RateLimited,
+    StoreFull,
+    TaskConflict,
+    TaskNotFound,
+)
 from service.events import Event, EventFilter
 from service.idempotency import Idempotency, IdempotencyRecord
 from service.model import Priority, Task, TaskError, TaskStatus, task_json
@@ -38,8 +45,10 @@ def new_task(priority: Priority = "normal", task_type: str = "compute_sum") -> T
     )
 
 
-async def submit(backend: Backend, priority: Priority = "normal", **kwargs: Any) -> Task:
-    return await backend.submit(new_task(priority, **kwargs), planned_s=8.04)
+async def submit(
+    backend: Backend, priority: Priority = "normal", *, rate: RateCheck | None = None, **kwargs: Any
+) -> Task:
+    return await backend.submit(new_task(priority, **kwargs), planned_s=8.04, rate=rate)
 
 
 async def claim(backend: Backend) -> Claim:
@@ -461,6 +470,62 @@ async def test_the_rate_limit_allows_limit_requests_per_key_per_window(
     clock.advance(6)  # the first request leaves the window
     assert await counter.hit("a") == (True, 0, 4)
     assert await counter.hit("a") == (False, 0, 4)
+
+
+class Check:
+    """A request's count handed to the backend with its call (``RateCheck``)."""
+
+    def __init__(self, key: str, limit: int = 2, window_s: int = 10) -> None:
+        self.key, self.limit, self.window_s = key, limit, window_s
+        self.decisions: list[tuple[bool, int, int]] = []
+
+    def decide(self, allowed: bool, remaining: int, reset_s: int) -> None:
+        self.decisions.append((allowed, remaining, reset_s))
+
+
+async def test_a_submit_with_a_rate_check_counts_first_and_stores_nothing_when_refused(
+    backend: Backend, clock: FakeClock
+) -> None:
+    first, second, third = Check("a"), Check("a"), Check("a")
+    await submit(backend, rate=first)
+    clock.advance(4)
+    await submit(backend, rate=second)
+    with pytest.raises(RateLimited) as refused:
+        await submit(backend, rate=third)
+    assert refused.value.retry_after_s == 6
+    assert [first.decisions, second.decisions, third.decisions] == [
+        [(True, 1, 10)],
+        [(True, 0, 6)],
+        [(False, 0, 6)],
+    ]
+    assert (await backend.counts())[QUEUED] == 2  # the refused one was not stored
+    # The same windows as the backend's counter of the same settings:
+    assert await backend.rate_counter(limit=2, window_s=10).hit("a") == (False, 0, 6)
+    assert await backend.rate_counter(limit=2, window_s=10).hit("b") == (True, 1, 10)
+
+
+async def test_a_full_queue_still_counts_the_request(make_backend: MakeBackend) -> None:
+    async with make_backend(max_queue=1) as backend:
+        await submit(backend)
+        check = Check("a")
+        with pytest.raises(QueueFull):
+            await submit(backend, rate=check)
+        assert check.decisions == [(True, 1, 10)]
+
+
+async def test_a_read_with_a_rate_check_counts_found_or_not(backend: Backend) -> None:
+    task = await submit(backend)
+    found, missing, refused = Check("a"), Check("a"), Check("a")
+    assert (await backend.get(task.task_id, rate=found)).task_id == task.task_id
+    with pytest.raises(TaskNotFound):
+        await backend.get(str(uuid.uuid4()), rate=missing)
+    with pytest.raises(RateLimited):
+        await backend.get(task.task_id, rate=refused)
+    assert [found.decisions, missing.decisions, refused.decisions] == [
+        [(True, 1, 10)],
+        [(True, 0, 10)],
+        [(False, 0, 10)],
+    ]
 
 
 # Reads with their position, and release

@@ -3,14 +3,16 @@
 -- eta_s (JSON fragments), max_queue, max_tasks; for an idempotent submit, the key's record
 -- ('' if none), the body's fingerprint and the record's TTL (ms), recorded with the task; and
 -- the owner ('' if API keys are off).
--- Returns {'ok', json} | {'queue_full', retry_after_s} | {'store_full', retry_after_s}.
+-- The request's rate-limit count comes first (rated.lua).
+-- Returns {'ok', json} | {'queue_full', retry_after_s} | {'store_full', retry_after_s}, each
+-- followed by answer()'s two values.
 local id, task_type, priority = ARGV[4], ARGV[5], ARGV[6]
 if redis.call('ZCARD', P .. 'queue') >= tonumber(ARGV[10]) then
-  return {'queue_full', retry_after()}
+  return answer({'queue_full', retry_after()})
 end
 local held = redis.call('ZCARD', P .. 'tasks')
 if held >= tonumber(ARGV[11]) and redis.call('ZCARD', P .. 'finished') == 0 then
-  return {'store_full', retry_after()}
+  return answer({'store_full', retry_after()})
 end
 while held >= tonumber(ARGV[11]) do
   local oldest = redis.call('ZRANGE', P .. 'finished', 0, 0)
@@ -35,4 +37,4 @@ if ARGV[12] ~= '' then
   redis.call('HSET', ARGV[12], 'state', 'done', 'fp', ARGV[13], 'task', id)
   redis.call('PEXPIRE', ARGV[12], ARGV[14])
 end
-return {'ok', json}
+return answer({'ok', json})
