@@ -58,12 +58,12 @@ from bench.fanout import Subscriber, _until_done, event_time
 from bench.http import BODY, HIGH_LIMIT, NO_LIMIT, a_task_id, drained, paired, wrk_all
 from bench.longpoll import Waiter
 from bench.store import health
+from service.backends.redis.backend import script_sources
 
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 PREFIX = "bench"
 """Every service here has a redis-server of its own; the prefix only names its keys."""
 HERE = Path(__file__).parent
-LUA = ROOT / "service" / "backends" / "redis" / "lua"
 
 STREAMING = {
     "TASKWIRE_RATE_LIMIT": "0",
@@ -273,16 +273,11 @@ def throughput(rounds: int = 5, seconds: float = 4, connections: int = 64) -> di
 
 
 def script_names() -> dict[bytes, str]:
-    """Each Lua script's SHA1 (what EVALSHA names) to its file's name, as the backend loads
-    them: a transition after ``common.lua``, the rate limit on its own."""
-    common = (LUA / "common.lua").read_text()
-    names = {}
-    for path in LUA.glob("*.lua"):
-        source = path.read_text()
-        if path.stem != "common":
-            names[hashlib.sha1((common + "\n" + source).encode()).hexdigest().encode()] = path.stem
-        names[hashlib.sha1(source.encode()).hexdigest().encode()] = path.stem
-    return names
+    """Each Lua script's SHA1 (what EVALSHA names) to its name, as the backend loads them."""
+    return {
+        hashlib.sha1(source.encode()).hexdigest().encode(): name
+        for name, source in script_sources().items()
+    }
 
 
 class Monitor(threading.Thread):

@@ -11,6 +11,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
+from hashlib import sha1
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from service.backends.redis import RedisBackend
+from service.backends.redis.backend import script_sources
 from tests.cluster import Cluster, cluster
 from tests.redis_server import redis_server
 from tests.support import sse
@@ -181,19 +182,7 @@ async def test_a_submit_and_a_read_are_one_round_trip_to_redis_each_with_the_lim
     url = service.api(TASKWIRE_WORKERS="false", TASKWIRE_RATE_LIMIT="1000").url
     task_id = await submit(client, url)
     await client.get(f"{url}/tasks/{task_id}")  # each script's first call also loads it
-    scripts = RedisBackend(
-        redis_url,
-        prefix=redis_prefix,
-        max_queue=1,
-        max_tasks=1,
-        event_buffer=1,
-        subscriber_queue=1,
-        concurrency=1,
-        lease_s=1,
-    )
-    names = {script.sha: name for name, script in scripts._scripts.items()}
-    names[scripts.ratelimit_script.sha] = "ratelimit"
-    await scripts.close()
+    names = {sha1(source.encode()).hexdigest(): name for name, source in script_sources().items()}
     redis = aioredis.Redis.from_url(redis_url, decode_responses=True)
     sent: Counter[str] = Counter()
     try:

@@ -98,6 +98,23 @@ def _script(name: str) -> str:
     return (resources.files(__package__) / "lua" / f"{name}.lua").read_text()
 
 
+def script_sources() -> dict[str, str]:
+    """Each script as it is loaded, by name: a transition after ``common.lua`` (and a rated
+    one after the rate limit's function and ``rated.lua``), the rate counter's on its own."""
+    common, ratelimit, rated = _script("common"), _script("ratelimit"), _script("rated")
+    sources = {
+        name: "\n".join([common, *((ratelimit, rated) if name in _RATED else ()), _script(name)])
+        for name in _TRANSITIONS
+    }
+    sources["ratelimit"] = (
+        ratelimit + "\nreturn rate_hit(KEYS[1], KEYS[2], tonumber(ARGV[1]), "
+        "tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))"
+    )
+    for name in ("idempotent_begin", "idempotent_abandon", "sample", "elect"):
+        sources[name] = _script(name)
+    return sources
+
+
 def redacted(url: str) -> str:
     """``url`` without its password, for messages and logs."""
     parts = urlsplit(url)
@@ -262,23 +279,15 @@ class RedisBackend:
         self._reader_redis = aioredis.Redis.from_url(
             url, **{**options, "socket_timeout": timeout_s + BLOCK_MS / 1000}
         )
-        common, ratelimit, rated = _script("common"), _script("ratelimit"), _script("rated")
+        sources = script_sources()
         self._scripts: dict[str, AsyncScript] = {
-            name: self._redis.register_script(
-                "\n".join((common, ratelimit, rated) if name in _RATED else (common,))
-                + "\n"
-                + _script(name)
-            )
-            for name in _TRANSITIONS
+            name: self._redis.register_script(sources[name]) for name in _TRANSITIONS
         }
-        self.ratelimit_script = self._redis.register_script(
-            ratelimit + "\nreturn rate_hit(KEYS[1], KEYS[2], tonumber(ARGV[1]), "
-            "tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))"
-        )
-        self._idempotent_begin = self._redis.register_script(_script("idempotent_begin"))
-        self._sample = self._redis.register_script(_script("sample"))
-        self._elect = self._redis.register_script(_script("elect"))
-        self._idempotent_abandon = self._redis.register_script(_script("idempotent_abandon"))
+        self.ratelimit_script = self._redis.register_script(sources["ratelimit"])
+        self._idempotent_begin = self._redis.register_script(sources["idempotent_begin"])
+        self._sample = self._redis.register_script(sources["sample"])
+        self._elect = self._redis.register_script(sources["elect"])
+        self._idempotent_abandon = self._redis.register_script(sources["idempotent_abandon"])
         self.bus = EventBus(
             StreamHistory(self),
             subscriber_queue=subscriber_queue,
