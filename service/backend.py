@@ -175,9 +175,12 @@ class Backend(Protocol):
         *,
         result: Any = None,
         error: TaskError | None = None,
+        then_claim: bool = False,
     ) -> Task:
         """End a claimed task as ``completed`` (with ``result``), ``failed`` (with
-        ``error``) or ``cancelled``."""
+        ``error``) or ``cancelled``. With ``then_claim`` (its worker is free for the next),
+        a backend may also claim the next queued task in the same step, for this process's
+        next ``claim`` to return."""
 
     async def release(self, claim: Claim) -> Task:
         """Give up a claim because this worker is stopping: the task goes back to the queue

@@ -167,7 +167,7 @@ class Engine:
         params = TASK_TYPES[task.task_type].model_validate(task.parameters)
         duration_s = params.base_duration_s() * self._work_scale
         work = Work(duration_s, self._progress_reporter(claim, duration_s))
-        finish = self._backend.finish
+        finish = self._finish
         try:
             async with asyncio.timeout(self._task_timeout_s):
                 result = await perform(params, work, self._rng)
@@ -196,6 +196,13 @@ class Engine:
             await self._end(finish(claim, TaskStatus.FAILED, error=error))
         else:
             await self._end(finish(claim, TaskStatus.COMPLETED, result=result))
+
+    def _finish(
+        self, claim: Claim, status: TaskStatus, **outcome: Any
+    ) -> Coroutine[Any, Any, Task]:
+        """The claim's end; unless this engine is closing, its worker is free for the next
+        task, which the backend may claim in the same step (``then_claim``)."""
+        return self._backend.finish(claim, status, then_claim=not self._closing, **outcome)
 
     async def _end(self, finishing: Coroutine[Any, Any, Task]) -> None:
         try:

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from importlib import resources
 from typing import Any
@@ -297,6 +298,8 @@ class RedisBackend:
         self._reader: asyncio.Task[None] | None = None
         self._work = asyncio.Event()
         self._claiming = asyncio.Lock()
+        self._claimed: deque[Claim] = deque()
+        """Tasks claimed by a finish (``then_claim``), for the next ``claim``."""
         self._stop: Callable[[str], object] = lambda task_id: None
         self._down_until = -math.inf
         self._down_reason = ""
@@ -321,6 +324,12 @@ class RedisBackend:
         self.bus.last_id = int(await self._reader_redis.get(self.key("eid")) or 0)
 
     async def close(self) -> None:
+        while self._claimed:  # claimed by a finish for a worker that has stopped since
+            claim = self._claimed.popleft()
+            try:
+                await self.release(claim)
+            except (BackendUnavailable, LeaseLost) as exc:  # its lease will run out instead
+                logger.warning("task %s not released: %s", claim.task.task_id, exc)
         if self._reader is not None:
             await cancelled(self._reader)
         self.bus.close()
@@ -424,15 +433,11 @@ class RedisBackend:
     async def claim(self) -> Claim:
         async with self._claiming:  # one claim at a time per process: no herd on each event
             while True:
+                if self._claimed:  # taken by a finish, with no round trip of its own
+                    return self._claimed.popleft()
                 self._work.clear()
                 try:
-                    claimed = await self._transition(
-                        "claim",
-                        "queue",
-                        self._concurrency,
-                        int(self.lease_s * 1000) if self.lease_s else 0,
-                        fragment(self._now()),
-                    )
+                    claimed = await self._transition("claim", "queue", *self._claim_args())
                 except BackendUnavailable:
                     claimed = None
                 if claimed:
@@ -458,6 +463,7 @@ class RedisBackend:
         *,
         result: Any = None,
         error: TaskError | None = None,
+        then_claim: bool = False,
     ) -> Task:
         task_id = claim.task.task_id
         now = self._clock()
@@ -473,9 +479,14 @@ class RedisBackend:
             int(now * 1000),
             self._stats_key(now),
             self._run_time_field(claim.task, status, now),
+            *(self._claim_args() if then_claim else ("", "", "")),
         )
         if answer[0] == b"lost":
             raise LeaseLost(task_id)
+        if len(answer) > 2:  # the next task, claimed in the same step: the next claim's
+            _, _, _, token, data = answer
+            self._claimed.append(Claim(decode_task(data), token.decode()))
+            self._work.set()
         return decode_task(answer[1])
 
     async def release(self, claim: Claim) -> Task:
@@ -634,6 +645,11 @@ class RedisBackend:
             [self.key(key)],
             [self._prefix, now_us, self._event_buffer, *args],
         )
+
+    def _claim_args(self) -> tuple[Any, ...]:
+        """What a claim needs (``claim_next`` in ``lua/common.lua``)."""
+        lease_ms = int(self.lease_s * 1000) if self.lease_s else 0
+        return (self._concurrency, lease_ms, fragment(self._now()))
 
     def _rate_args(self, rate: RateCheck | None) -> tuple[Any, ...]:
         """The five values a rated script (``lua/rated.lua``) ends its arguments with."""

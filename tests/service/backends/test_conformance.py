@@ -234,6 +234,20 @@ async def test_progress_is_recorded_and_announced(backend: Backend, recorder: Re
     assert (body(events[-1])["progress"], body(events[-1])["eta_s"]) == (40, 4.8)
 
 
+async def test_a_finish_free_for_the_next_task_gets_it_from_the_next_claim(
+    backend: Backend,
+) -> None:
+    first, second = await submit(backend), await submit(backend)
+    claimed = await claim(backend)
+    assert claimed.task.task_id == first.task_id
+    await backend.finish(claimed, COMPLETED, result=1, then_claim=True)
+    following = await claim(backend)
+    assert (following.task.task_id, following.task.status) == (second.task_id, PROCESSING)
+    assert (await backend.get(second.task_id)).status is PROCESSING
+    await backend.finish(following, COMPLETED, result=2, then_claim=True)  # nothing left
+    assert (await backend.counts())[PROCESSING] == 0
+
+
 @pytest.mark.parametrize("status", [COMPLETED, FAILED, CANCELLED], ids=str)
 async def test_a_claim_ends_the_task_once_with_its_outcome(
     backend: Backend, recorder: Recorder, status: TaskStatus

@@ -58,6 +58,31 @@ async def claim(backend: RedisBackend) -> Claim:
 # Leases
 
 
+async def test_a_finish_claims_the_next_task_in_the_same_step(make_redis: MakeRedis) -> None:
+    async with make_redis() as backend:
+        await submit(backend)
+        second = await submit(backend)
+        claimed = await claim(backend)
+        await backend.finish(claimed, TaskStatus.COMPLETED, result=1, then_claim=True)
+        # Processing already, by the finish's script, before anyone asked for a claim:
+        assert (await backend.get(second.task_id)).status is TaskStatus.PROCESSING
+        assert (await claim(backend)).task.task_id == second.task_id
+
+
+async def test_a_task_claimed_by_a_finish_and_never_taken_goes_back_to_the_queue_at_close(
+    make_redis: MakeRedis,
+) -> None:
+    async with make_redis() as backend:
+        await submit(backend)
+        second = await submit(backend)
+        claimed = await claim(backend)
+        await backend.finish(claimed, TaskStatus.COMPLETED, result=1, then_claim=True)
+        assert (await backend.get(second.task_id)).status is TaskStatus.PROCESSING
+    async with make_redis() as backend:  # the first process has closed: nothing holds it
+        assert (await backend.get(second.task_id)).status is TaskStatus.QUEUED
+        assert (await claim(backend)).task.task_id == second.task_id
+
+
 async def test_a_lost_lease_returns_the_task_to_the_queue_then_fails_it_the_second_time(
     make_redis: MakeRedis,
 ) -> None:

@@ -118,3 +118,19 @@ local function note_finish(stats_key, outcome, run_time_field)
   if run_time_field ~= '' then redis.call('HINCRBY', stats_key, run_time_field, 1) end
   redis.call('EXPIRE', stats_key, STATS_TTL_S)
 end
+
+-- If fewer than `concurrency` tasks process across the service, the first queued task moves
+-- to processing under a new lease token. Returns {id, token, json}, or false when there is
+-- no task or no capacity.
+local function claim_next(concurrency, lease_ms, started_at)
+  if redis.call('ZCARD', P .. 'processing') >= concurrency then return false end
+  local popped = redis.call('ZPOPMIN', P .. 'queue')
+  if #popped == 0 then return false end
+  local id = popped[1]
+  local key = task_key(id)
+  local token = int(redis.call('INCR', P .. 'token'))
+  redis.call('ZADD', P .. 'processing', server_ms() + lease_ms, id)
+  redis.call('HSET', key, 'token', token)
+  local planned = redis.call('HGET', key, 'planned')
+  return {id, token, move(id, 'processing', {'started_at', started_at, 'eta_s', planned})}
+end
