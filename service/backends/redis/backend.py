@@ -35,6 +35,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.backend import Cancelling, Claim, RateCheck, TaskPage, TaskQuery
 from service.backends.redis.codec import Entry, decode_task, fragment
+from service.backends.redis.pipelining import AutoPipeline
 from service.clock import Clock, utc
 from service.errors import (
     BackendUnavailable,
@@ -276,6 +277,7 @@ class RedisBackend:
             url, max_connections=POOL_SIZE, timeout=timeout_s, **options
         )
         self._redis = aioredis.Redis.from_pool(pool)
+        self._pipelined = AutoPipeline(self._redis)
         # The reader blocks in XREAD: a connection of its own, with room for the block.
         self._reader_redis = aioredis.Redis.from_url(
             url, **{**options, "socket_timeout": timeout_s + BLOCK_MS / 1000}
@@ -343,7 +345,9 @@ class RedisBackend:
 
     async def get(self, task_id: str, *, rate: RateCheck | None = None) -> Task:
         if rate is None:
-            data = await self._guarded(self._redis.hget(self.key(f"task:{task_id}"), "json"))
+            data = await self._guarded(
+                self._pipelined.execute("HGET", self.key(f"task:{task_id}"), "json")
+            )
         else:  # one script counts the request and reads: one round trip
             outcome, *found = self._rated(
                 rate,
@@ -636,7 +640,7 @@ class RedisBackend:
         return result
 
     async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        return await self._guarded(script(keys=keys, args=args, client=self._redis))
+        return await self._guarded(self._pipelined.evalsha(script, keys, args))
 
     async def _transition(self, name: str, key: str, *args: Any) -> Any:
         now_us = int(self._clock() * 1_000_000)

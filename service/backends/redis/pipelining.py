@@ -1,0 +1,88 @@
+"""Commands sent in the same turn of the event loop travel together: one write, one read.
+
+A process serving many requests at once asks Redis many small things at nearly the same
+moment: a submit's script here, a read there. Sent one by one, each pays redis-py's whole
+path (a pooled connection taken and given back, a write, a wait for its answer); queued for
+the end of the current turn of the event loop and sent as one pipeline, they share it, as
+ioredis's ``enableAutoPipelining`` does. A command waits for no timer, only for the rest of
+the turn it was asked in, so a lone command costs what it did, and a burst much less.
+
+Only commands that stand alone go this way (scripts, single reads): a pipeline is not a
+transaction, so each command keeps the atomicity it has on its own, and no more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
+
+Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
+
+
+class AutoPipeline:
+    """Sends the commands asked for within one turn of the event loop as one pipeline.
+
+    Args:
+        redis: the client whose pool the pipelines use.
+        most: largest pipeline; a bigger burst goes as several.
+    """
+
+    def __init__(self, redis: aioredis.Redis, *, most: int = 128) -> None:
+        self._redis = redis
+        self._most = most
+        self._queued: list[Pending] = []
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def execute(self, *command: Any) -> Any:
+        """Run one command, with whatever else was asked for in this turn of the loop."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[Any] = loop.create_future()
+        self._queued.append((command, answer))
+        if len(self._queued) == 1:
+            loop.call_soon(self._flush)
+        return await answer
+
+    async def evalsha(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> Any:
+        """Run a script by its SHA, loading it first if Redis does not know it (yet)."""
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        try:
+            return await self.execute(*command)
+        except NoScriptError:  # a new or restarted Redis: load it, then once more
+            await self._redis.script_load(script.script)
+            return await self.execute(*command)
+
+    def _flush(self) -> None:
+        queued, self._queued = self._queued, []
+        for start in range(0, len(queued), self._most):
+            sending = asyncio.ensure_future(self._send(queued[start : start + self._most]))
+            self._sending.add(sending)  # held until done, so it is not collected midway
+            sending.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[Pending]) -> None:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for command, _ in batch:
+                    pipe.execute_command(*command)
+                answers = await pipe.execute(raise_on_error=False)
+        except BaseException as exc:  # the connection failed: every command in it did
+            for _, answer in batch:
+                if not answer.done():
+                    answer.set_exception(exc if isinstance(exc, Exception) else _cancelled())
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, answer), value in zip(batch, answers, strict=True):
+            if answer.done():  # its caller gave up waiting (a timeout, a cancel)
+                continue
+            if isinstance(value, Exception):
+                answer.set_exception(value)
+            else:
+                answer.set_result(value)
+
+
+def _cancelled() -> Exception:
+    return ConnectionError("the pipeline was cancelled before Redis answered")
