@@ -14,6 +14,7 @@ transaction, so each command keeps the atomicity it has on its own, and no more.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -58,9 +59,16 @@ class AutoPipeline:
     def _flush(self) -> None:
         queued, self._queued = self._queued, []
         for start in range(0, len(queued), self._most):
-            sending = asyncio.ensure_future(self._send(queued[start : start + self._most]))
+            batch = queued[start : start + self._most]
+            sending = asyncio.ensure_future(self._send(batch))
             self._sending.add(sending)  # held until done, so it is not collected midway
-            sending.add_done_callback(self._sending.discard)
+            sending.add_done_callback(partial(self._sent, batch))
+
+    def _sent(self, batch: list[Pending], sending: asyncio.Task[None]) -> None:
+        self._sending.discard(sending)
+        for _, answer in batch:  # left unanswered only if the sending was cancelled
+            if not answer.done():
+                answer.cancel()
 
     async def _send(self, batch: list[Pending]) -> None:
         try:
@@ -68,12 +76,10 @@ class AutoPipeline:
                 for command, _ in batch:
                     pipe.execute_command(*command)
                 answers = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # the connection failed: every command in it did
+        except Exception as exc:  # the connection failed: every command in it did
             for _, answer in batch:
                 if not answer.done():
-                    answer.set_exception(exc if isinstance(exc, Exception) else _cancelled())
-            if not isinstance(exc, Exception):
-                raise
+                    answer.set_exception(exc)
             return
         for (_, answer), value in zip(batch, answers, strict=True):
             if answer.done():  # its caller gave up waiting (a timeout, a cancel)
@@ -82,7 +88,3 @@ class AutoPipeline:
                 answer.set_exception(value)
             else:
                 answer.set_result(value)
-
-
-def _cancelled() -> Exception:
-    return ConnectionError("the pipeline was cancelled before Redis answered")

@@ -1,0 +1,128 @@
+"""AutoPipeline against a real redis-server: what one turn of the event loop asks for goes
+as one pipeline, and each command still gets its own answer or its own error."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from service.backends.redis.pipelining import AutoPipeline
+from tests.processes import free_port
+from tests.support import FAILSAFE_S
+
+
+class Spied(aioredis.Redis):
+    """A real client that counts the pipelines it opens."""
+
+    pipelines = 0
+
+    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
+        self.pipelines += 1
+        return super().pipeline(*args, **kwargs)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Spied]:
+    client = Spied.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+async def test_commands_asked_for_in_one_turn_go_as_one_pipeline(
+    redis: Spied, redis_prefix: str
+) -> None:
+    pipelined = AutoPipeline(redis)
+    key = f"{redis_prefix}:n"
+    async with asyncio.timeout(FAILSAFE_S):
+        answers = await asyncio.gather(*(pipelined.execute("INCR", key) for _ in range(50)))
+    assert sorted(answers) == list(range(1, 51))
+    assert redis.pipelines == 1
+    async with asyncio.timeout(FAILSAFE_S):
+        assert await pipelined.execute("GET", key) == b"50"  # a later turn: a pipeline of its own
+    assert redis.pipelines == 2
+
+
+async def test_a_burst_larger_than_a_pipeline_goes_as_several(
+    redis: Spied, redis_prefix: str
+) -> None:
+    pipelined = AutoPipeline(redis, most=8)
+    async with asyncio.timeout(FAILSAFE_S):
+        answers = await asyncio.gather(
+            *(pipelined.execute("INCR", f"{redis_prefix}:m") for _ in range(20))
+        )
+    assert sorted(answers) == list(range(1, 21))
+    assert redis.pipelines == 3
+
+
+async def test_an_error_answer_fails_only_its_own_command(redis: Spied, redis_prefix: str) -> None:
+    pipelined = AutoPipeline(redis)
+    await redis.hset(f"{redis_prefix}:h", "field", "value")
+    async with asyncio.timeout(FAILSAFE_S):
+        good, bad = await asyncio.gather(
+            pipelined.execute("INCR", f"{redis_prefix}:k"),
+            pipelined.execute("INCR", f"{redis_prefix}:h"),  # WRONGTYPE
+            return_exceptions=True,
+        )
+    assert good == 1
+    assert isinstance(bad, ResponseError) and "WRONGTYPE" in str(bad)
+
+
+async def test_a_script_redis_does_not_know_is_loaded_and_run(
+    redis: Spied, redis_prefix: str
+) -> None:
+    script = redis.register_script("return redis.call('INCRBY', KEYS[1], ARGV[1])")
+    await redis.script_flush()
+    pipelined = AutoPipeline(redis)
+    async with asyncio.timeout(FAILSAFE_S):
+        assert await pipelined.evalsha(script, [f"{redis_prefix}:s"], [5]) == 5
+        assert await pipelined.evalsha(script, [f"{redis_prefix}:s"], [5]) == 10
+
+
+async def test_a_caller_that_stops_waiting_leaves_the_others_their_answers(
+    redis: Spied, redis_prefix: str
+) -> None:
+    pipelined = AutoPipeline(redis)
+    key = f"{redis_prefix}:c"
+    gone = asyncio.ensure_future(pipelined.execute("INCR", key))
+    kept = asyncio.ensure_future(pipelined.execute("INCR", key))
+    gone.cancel()
+    async with asyncio.timeout(FAILSAFE_S):
+        assert await kept in (1, 2)
+    assert gone.cancelled()
+
+
+async def test_when_redis_cannot_be_reached_every_command_of_the_pipeline_fails() -> None:
+    client = aioredis.Redis(port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
+    pipelined = AutoPipeline(client)
+    try:
+        async with asyncio.timeout(FAILSAFE_S):
+            outcomes = await asyncio.gather(
+                pipelined.execute("GET", "a"),
+                pipelined.execute("GET", "b"),
+                return_exceptions=True,
+            )
+    finally:
+        await client.aclose()
+    assert all(isinstance(outcome, RedisConnectionError) for outcome in outcomes), outcomes
+
+
+async def test_a_pipeline_cancelled_on_its_way_cancels_its_commands(redis: Spied) -> None:
+    # As at shutdown, when every task is cancelled: nobody is left waiting for an answer.
+    pipelined = AutoPipeline(redis)
+    answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    pipelined._queued.append((("GET", "x"), answer))
+    pipelined._flush()
+    for sending in list(pipelined._sending):
+        sending.cancel()
+    async with asyncio.timeout(FAILSAFE_S):
+        await asyncio.gather(answer, return_exceptions=True)
+    assert answer.cancelled()
+    assert not pipelined._sending
