@@ -50,7 +50,6 @@ from middleware.accesslog import AccessLogMiddleware
 from middleware.bodylimit import BodyLimitMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
-from middleware.headers import StaticHeadersMiddleware
 from middleware.ratelimit import KeyOf, RateCounter, RateLimitMiddleware, by_address
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
 from middleware.streamlimit import StreamLimitMiddleware
@@ -273,9 +272,11 @@ def _middleware(
             SlowClientMiddleware, send_timeout_s=settings.send_timeout_s, responses=responses
         ),
         Middleware(
-            AccessLogMiddleware, secret_params=[ACCESS_TOKEN], observe=metrics.observe_request
+            AccessLogMiddleware,
+            headers=ALWAYS,
+            secret_params=[ACCESS_TOKEN],
+            observe=metrics.observe_request,
         ),
-        Middleware(StaticHeadersMiddleware, headers=ALWAYS),
         Middleware(RefuseWebSocketMiddleware),
     ]
     if settings.cors_origins:

@@ -1,11 +1,12 @@
 """Request ids, the access log and request timing: each request gets an id (``X-Request-ID``,
 ``middleware/requestid.py``), is timed until it has been answered, then written as one log
-line with its status and duration, and handed to ``observe`` (request metrics).
+line with its status and duration, and handed to ``observe`` (request metrics). Its answer
+also gets the headers every answer carries (``nosniff``).
 
 The method, path and query are the client's choice: they are logged escaped (``logsafe``).
-The three share one layer because each needs to see every answer start (to add the id's
-header, or to note the status), and a layer of its own for each costs a request its own
-``send`` wrapper: with the id always given, timing for metrics adds two clock reads and the
+They share one layer because each needs to see every answer start (to add the headers, or
+to note the status), and a layer of its own for each costs a request its own ``send``
+wrapper: with the id always given, timing for metrics adds two clock reads and the
 recording, nothing more.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -38,6 +39,9 @@ class AccessLogMiddleware:
     else a new one; it is on the answer and, while the request is served, in ``request_id``.
 
     Args:
+        headers: fixed headers for every answer, a WebSocket handshake's refusal included
+            (``X-Content-Type-Options: nosniff``, say), added with the id: encoded once here,
+            not on every answer.
         secret_params: query parameters whose values never reach the log (a key passed as
             ``?access_token=``): logged as ``***``.
         observe: records each request's route, method, status and duration (a Prometheus
@@ -51,10 +55,15 @@ class AccessLogMiddleware:
         self,
         app: ASGIApp,
         *,
+        headers: Mapping[str, str] | None = None,
         secret_params: Collection[str] = (),
         observe: Observe | None = None,
     ) -> None:
         self.app = app
+        self._fixed = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in (headers or {}).items()
+        ]
         self.secret_params = frozenset(secret_params)
         self.observe = observe
 
@@ -75,7 +84,7 @@ class AccessLogMiddleware:
             nonlocal status
             if message["type"] in STARTS:
                 status = message["status"]
-                add_headers(message, ((HEADER, rid),))
+                add_headers(message, ((HEADER, rid), *self._fixed))
             await send(message)
 
         try:

@@ -1,10 +1,10 @@
-"""Headers every response carries, whatever answered it."""
+"""Adding headers to a response as it starts (the access log's, the rate limiter's...)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message
 
 RawHeaders = Iterable[tuple[bytes, bytes]]
 STARTS = ("http.response.start", "websocket.http.response.start")
@@ -17,31 +17,3 @@ def add_headers(message: Message, raw: RawHeaders) -> None:
     the same list again (a response object answered twice), so it is copied, not extended.
     """
     message["headers"] = [*message.get("headers", ()), *raw]
-
-
-class StaticHeadersMiddleware:
-    """Adds fixed headers to every HTTP response (e.g. ``X-Content-Type-Options: nosniff``),
-    a WebSocket handshake's refusal included.
-
-    Args:
-        headers: names and values, encoded once here rather than on every response.
-    """
-
-    def __init__(self, app: ASGIApp, *, headers: Mapping[str, str]) -> None:
-        self.app = app
-        self._raw = [
-            (name.lower().encode("latin-1"), value.encode("latin-1"))
-            for name, value in headers.items()
-        ]
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] in STARTS:
-                add_headers(message, self._raw)
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

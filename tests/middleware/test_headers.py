@@ -1,4 +1,4 @@
-"""StaticHeadersMiddleware: fixed headers on every response, whatever answered it.
+"""Fixed headers on every response, whatever answered it (``AccessLogMiddleware(headers=)``).
 
 On its own, then as ``create_app`` wires it (``X-Content-Type-Options: nosniff``): on an
 ordinary answer, a problem, a 429 from the rate limiter, a static asset and ``/docs``.
@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from middleware.headers import StaticHeadersMiddleware
+from middleware.accesslog import AccessLogMiddleware
 from tests.middleware.harness import Exchange, http_scope
 from tests.support import client_for
 
@@ -26,7 +26,7 @@ async def plain(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 async def test_the_headers_are_added_to_every_answer_with_lowercase_names() -> None:
-    app = StaticHeadersMiddleware(
+    app = AccessLogMiddleware(
         plain, headers={"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY"}
     )
     exchange = await Exchange().run(app, http_scope())
@@ -38,7 +38,7 @@ async def test_the_headers_are_added_to_every_answer_with_lowercase_names() -> N
 
 
 async def test_each_answer_gets_the_headers_once() -> None:
-    app = StaticHeadersMiddleware(plain, headers={"X-Content-Type-Options": "nosniff"})
+    app = AccessLogMiddleware(plain, headers={"X-Content-Type-Options": "nosniff"})
     for _ in range(2):
         exchange = await Exchange().run(app, http_scope())
         [start, _] = exchange.sent
@@ -52,7 +52,7 @@ async def test_other_scopes_pass_straight_through() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope["type"])
 
-    middleware = StaticHeadersMiddleware(app, headers={"X-Content-Type-Options": "nosniff"})
+    middleware = AccessLogMiddleware(app, headers={"X-Content-Type-Options": "nosniff"})
     await middleware({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == ["lifespan"]
 
@@ -62,7 +62,7 @@ async def test_an_answer_that_starts_without_a_headers_list_gets_them_too() -> N
         await send({"type": "http.response.start", "status": 204})
         await send({"type": "http.response.body", "body": b""})
 
-    app = StaticHeadersMiddleware(bare, headers={"X-Content-Type-Options": "nosniff"})
+    app = AccessLogMiddleware(bare, headers={"X-Content-Type-Options": "nosniff"})
     exchange = await Exchange().run(app, http_scope())
     assert exchange.headers["x-content-type-options"] == "nosniff"
 
@@ -80,7 +80,7 @@ async def test_a_websocket_denial_gets_the_headers_too() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    app = StaticHeadersMiddleware(deny, headers={"X-Content-Type-Options": "nosniff"})
+    app = AccessLogMiddleware(deny, headers={"X-Content-Type-Options": "nosniff"})
     scope = {"type": "websocket", "path": "/", "headers": [], "extensions": {}}
     await app(scope, receive, send)
     assert (b"x-content-type-options", b"nosniff") in sent[0]["headers"]
