@@ -91,13 +91,15 @@ def compare(
             n: stack.enter_context(serve(app, **env)) for n, (app, env) in contenders.items()
         }
         reads = {n: f"{server.url}/tasks/{a_task_id(server)}" for n, server in servers.items()}
-        for _ in range(rounds):
+        for round_ in range(rounds):
+            # Whose load starts first alternates, so that no server gains by its place.
+            order = names if round_ % 2 == 0 else names[::-1]
             posts = wrk_all(
-                {n: f"{s.url}/tasks" for n, s in servers.items()}, seconds, connections, True
+                {n: f"{servers[n].url}/tasks" for n in order}, seconds, connections, True
             )
             for server in servers.values():
                 drained(server)  # the workers catching up would slow the next measurement
-            gets = wrk_all(reads, seconds, connections, False)
+            gets = wrk_all({n: reads[n] for n in order}, seconds, connections, False)
             for name in names:
                 samples[name]["post"].append(posts[name])
                 samples[name]["get"].append(gets[name])

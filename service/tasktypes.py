@@ -224,17 +224,20 @@ class Work:
     async def steps(self, count: int) -> AsyncIterator[int]:
         """Yield ``0..count-1``, spending an equal share of the duration after each.
 
-        Instant work (``TASKWIRE_WORK_SCALE=0``) reports no progress: it has none to show,
-        and each report is an event (and on Redis a round trip) for nothing.
+        Instant work (``TASKWIRE_WORK_SCALE=0``) neither waits nor reports progress: it has
+        none to show, and each report is an event (and on Redis a round trip) for nothing.
         """
+        if not self.duration_s:
+            for step in range(count):
+                yield step
+            return
         ticks = max(1, math.ceil(self.duration_s / count / TICK_S))
         pause_s = self.duration_s / count / ticks
         for step in range(count):
             yield step
             for tick in range(1, ticks + 1):
                 await asyncio.sleep(pause_s)
-                if pause_s:
-                    await self._report((step + tick / ticks) / count)
+                await self._report((step + tick / ticks) / count)
 
 
 async def perform(params: Params, work: Work, rng: random.Random) -> Any:

@@ -324,3 +324,19 @@ async def test_long_steps_are_split_into_ticks_so_progress_moves_smoothly(
         pass
     assert slept == [0.25] * 8  # no pause longer than TICK_S
     assert reports == [n / 8 for n in range(1, 9)]
+
+
+def test_instant_work_runs_its_steps_without_waiting_or_reporting() -> None:
+    reports: list[float] = []
+
+    async def report(fraction: float) -> None:
+        reports.append(fraction)
+
+    async def run() -> list[int]:
+        return [step async for step in Work(0, report).steps(10)]
+
+    coroutine = run()
+    with pytest.raises(StopIteration) as done:
+        coroutine.send(None)  # to its end in one go, never giving way to the event loop
+    assert done.value.value == list(range(10))
+    assert reports == []
