@@ -108,6 +108,8 @@ def script_sources() -> dict[str, str]:
         name: "\n".join([common, *((ratelimit, rated) if name in _RATED else ()), _script(name)])
         for name in _TRANSITIONS
     }
+    # A read needs none of common.lua, whose dozen functions every call would define again.
+    sources["read"] = "\n".join(["local P = ARGV[1]", ratelimit, rated, _script("read")])
     sources["ratelimit"] = (
         ratelimit + "\nreturn rate_hit(KEYS[1], KEYS[2], tonumber(ARGV[1]), "
         "tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))"
@@ -208,7 +210,7 @@ class RedisCounter:
 
     async def hit(self, key: str) -> tuple[bool, int, int]:
         now_us = "" if self._clock is None else int(self._clock() * 1_000_000)
-        keys = [self._backend.key(f"rate:{key}"), self._backend.key(f"rate:{key}:n")]
+        keys = [self._backend.key(f"rl:{key}"), self._backend.key(f"rl:{key}:n")]
         allowed, remaining, reset_s = await self._backend.call(
             self._backend.ratelimit_script, keys, [*self._args, now_us]
         )

@@ -486,6 +486,24 @@ async def test_the_rate_limit_allows_limit_requests_per_key_per_window(
     assert await counter.hit("a") == (False, 0, 4)
 
 
+async def test_requests_within_a_thousandth_of_the_window_share_an_entry(
+    backend: Backend, clock: FakeClock
+) -> None:
+    # Their entry leaves the window with the last of them: never sooner than exactly.
+    counter = backend.rate_counter(limit=3, window_s=10)  # shared within 10 ms
+    assert await counter.hit("a") == (True, 2, 10)
+    clock.advance(0.004)
+    assert await counter.hit("a") == (True, 1, 10)  # the same entry, moved on
+    clock.advance(4.996)  # t = 5 s
+    assert await counter.hit("a") == (True, 0, 6)
+    clock.advance(5.002)  # t = 10.002 s: the first request's time has left, not the entry's
+    assert await counter.hit("a") == (False, 0, 1)
+    clock.advance(0.003)  # t = 10.005 s: the entry leaves with its last request
+    assert await counter.hit("a") == (True, 1, 5)
+    assert await counter.hit("a") == (True, 0, 5)
+    assert await counter.hit("a") == (False, 0, 5)
+
+
 class Check:
     """A request's count handed to the backend with its call (``RateCheck``)."""
 
