@@ -13,6 +13,8 @@ from the decision that comes back, or counts the request itself if none did.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from collections.abc import Callable, Collection
 from typing import Protocol
 
@@ -50,6 +52,12 @@ class RateCounter(Protocol):
 
 HitNow = Callable[[str], tuple[bool, int, int]]
 
+REMEMBERED_MOST = 10_000
+"""Keys whose refusal by a counter elsewhere is remembered here at once, at most."""
+MARGIN_S = 0.05
+"""How much sooner than the counter's window would a remembered refusal ends (the round trip
+that brought it took time too)."""
+
 PENDING = "ratelimit.pending"
 """The scope key of a request's ``Pending`` count, where the app counts the request itself."""
 
@@ -85,6 +93,7 @@ class RateLimitMiddleware:
         key_of: what a request is counted against, and the policy's name in the headers
             (by default its client address, ``per-ip``); None lets it through uncounted.
         on_refused: told of each request refused (a metric, say).
+        clock: monotonic seconds, for remembering a counter's refusals.
         counts_itself: which requests the app counts itself, with its own call to the store
             (given ``scope[PENDING]``); asked only of a counter not in this process (one
             without ``hit_now``), for which a count is a round trip. The app must count such
@@ -95,6 +104,12 @@ class RateLimitMiddleware:
     Notes:
         If the counter fails (its store is unreachable), the request is let through, not
         refused: the limiter is a guard, and the route behind it answers for itself.
+
+        A refusal by a counter elsewhere (Redis) is remembered until shortly before its window
+        could let the key in again, and the key's requests until then are refused here, with
+        no round trip and without reading a body: a client hammering past its limit costs
+        little. The window only frees as its oldest request leaves, which a remembered
+        refusal never outlasts, so nothing is refused that the counter would have allowed.
     """
 
     def __init__(
@@ -107,6 +122,7 @@ class RateLimitMiddleware:
         key_of: KeyOf = by_address,
         on_refused: Callable[[], object] | None = None,
         counts_itself: Callable[[Scope], bool] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.app = app
         self.counter = counter
@@ -118,6 +134,10 @@ class RateLimitMiddleware:
         # A counter in this process answers at once: asked without a coroutine, if it can be.
         self._hit_now: HitNow | None = getattr(counter, "hit_now", None)
         self._counts_itself = counts_itself if self._hit_now is None else None
+        self._clock = clock
+        self._refused: dict[str, tuple[float, float]] = {}
+        """By key, a counter elsewhere's refusal: refused here until, and free by (both on
+        ``clock``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self._is_exempt(scope):
@@ -129,6 +149,13 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         policy, key = counted_as
+        if self._refused and (refused := self._refused.get(key)) is not None:
+            now = self._clock()
+            if now < refused[0]:
+                reset_s = math.ceil(refused[1] - now)
+                headers = self._fields(policy, 0, reset_s)
+                await self._refuse(scope, receive, send, policy, reset_s, headers)
+                return
         if self._counts_itself is not None and self._counts_itself(scope):
             await self._pending(scope, receive, send, policy, key)
             return
@@ -143,6 +170,7 @@ class RateLimitMiddleware:
             return
         headers = self._fields(policy, remaining, reset_s)
         if not allowed:
+            self._remember(key, reset_s)
             await self._refuse(scope, receive, send, policy, reset_s, headers)
             return
 
@@ -176,6 +204,7 @@ class RateLimitMiddleware:
                 headers = self._fields(policy, remaining, reset_s)
                 if not allowed:  # whatever the app answered, the answer is a refusal
                     refused = True
+                    self._remember(key, reset_s)
                     await self._refuse(scope, receive, send, policy, reset_s, headers)
                     return
                 add_headers(message, headers)
@@ -184,6 +213,18 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_decided)
+
+    def _remember(self, key: str, reset_s: int) -> None:
+        """Remember a refusal by a counter elsewhere (one here costs nothing to ask again)."""
+        if self._hit_now is not None or reset_s <= 1:
+            return
+        now = self._clock()
+        # reset_s is whole seconds, rounded up: the window frees after reset_s - 1 at least.
+        if len(self._refused) >= REMEMBERED_MOST:
+            self._refused = {k: v for k, v in self._refused.items() if v[0] > now}
+            if len(self._refused) >= REMEMBERED_MOST:
+                self._refused.clear()
+        self._refused[key] = (now + reset_s - 1 - MARGIN_S, now + reset_s)
 
     async def _refuse(
         self,

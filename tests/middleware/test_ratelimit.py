@@ -416,3 +416,94 @@ async def test_a_counter_in_this_process_counts_every_request_itself(clock: Fake
     exchange = await Exchange().run(layer, http_scope())
     assert seen == [None]
     assert exchange.headers["ratelimit"] == '"per-ip";r=4;t=60'
+
+
+# A counter elsewhere's refusal is remembered: no round trip until the window could free.
+
+
+def remembering_app(counter: object, clock: FakeClock, endpoint: Endpoint) -> Starlette:
+    return Starlette(
+        routes=[Route("/{path:path}", endpoint.handle)],
+        middleware=[Middleware(RateLimitMiddleware, counter=counter, clock=clock)],
+    )
+
+
+async def test_a_refusal_is_remembered_until_just_before_the_window_could_free(
+    clock: FakeClock,
+) -> None:
+    counter = Counter(clock, limit=1, window_s=10)
+    endpoint = Endpoint()
+    async with client(remembering_app(counter, clock, endpoint)) as c:
+        assert (await c.get("/tasks")).status_code == 200
+        clock.advance(2)
+        refused = await c.get("/tasks")  # the counter says: 8 s until a place frees
+        assert (refused.status_code, refused.headers["retry-after"]) == (429, "8")
+        asked = len(counter.keys)
+        clock.advance(6.9)
+        again = await c.get("/tasks")  # answered here: the counter is not asked
+        assert len(counter.keys) == asked
+        assert (again.status_code, again.headers["retry-after"]) == (429, "2")
+        assert again.headers["ratelimit"] == '"per-ip";r=0;t=2'
+        assert again.json()["type"] == QUOTA_EXCEEDED
+        clock.advance(0.1)  # past the remembered time (7 s less a margin): asked again
+        assert (await c.get("/tasks")).status_code == 429
+        assert len(counter.keys) == asked + 1
+        clock.advance(1.1)  # the first request has left the window
+        assert (await c.get("/tasks")).status_code == 200
+    assert endpoint.reached == 2
+
+
+async def test_a_short_refusal_or_a_counter_in_this_process_is_not_remembered(
+    clock: FakeClock,
+) -> None:
+    counter = Counter(clock, limit=1, window_s=1)  # a refusal says 1 s: nothing to save
+    async with client(remembering_app(counter, clock, Endpoint())) as c:
+        for _ in range(3):
+            await c.get("/tasks")
+    assert len(counter.keys) == 3
+    window = SlidingWindowCounter(limit=1, window_s=60, clock=clock)
+    layer = RateLimitMiddleware(Endpoint().handle, counter=window, clock=clock)
+    assert layer._hit_now is not None
+    layer._remember("192.0.2.1", 60)
+    assert layer._refused == {}
+
+
+async def test_at_most_so_many_refusals_are_remembered(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("middleware.ratelimit.REMEMBERED_MOST", 3)
+    layer = RateLimitMiddleware(Endpoint().handle, counter=Counter(clock), clock=clock)
+    for n in range(3):
+        layer._remember(f"key-{n}", 30)
+    clock.advance(40)  # all three over: cleared to make room
+    layer._remember("key-3", 30)
+    assert set(layer._refused) == {"key-3"}
+    for n in range(4, 7):  # none over: all forgotten rather than grow
+        layer._remember(f"key-{n}", 30)
+    assert len(layer._refused) <= 3
+
+
+async def test_a_refusal_decided_with_the_apps_call_is_remembered_too(clock: FakeClock) -> None:
+    counter = Counter(clock, limit=1)
+    store = Store(counter)
+
+    async def read(request: Request) -> Response:
+        return PlainTextResponse(await store.read(request.scope.get(PENDING)))
+
+    def over_limit(exc: Exception) -> Problem | None:
+        return Problem(429, "the store said no") if isinstance(exc, OverLimit) else None
+
+    app = Starlette(
+        routes=[Route("/{path:path}", read)],
+        middleware=[
+            Middleware(
+                RateLimitMiddleware, counter=counter, counts_itself=lambda s: True, clock=clock
+            ),
+            Middleware(ErrorMiddleware, classify=over_limit),
+        ],
+    )
+    async with client(app) as c:
+        assert (await c.get("/x")).status_code == 200
+        assert (await c.get("/x")).status_code == 429  # the store refused: 60 s
+        assert (await c.get("/x")).status_code == 429  # remembered: the store is not asked
+    assert store.calls == 2
