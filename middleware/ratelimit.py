@@ -55,8 +55,8 @@ HitNow = Callable[[str], tuple[bool, int, int]]
 REMEMBERED_MOST = 10_000
 """Keys whose refusal by a counter elsewhere is remembered here at once, at most."""
 MARGIN_S = 0.05
-"""How much sooner than the counter's window would a remembered refusal ends (the round trip
-that brought it took time too)."""
+"""How long before the counter's window could free a remembered refusal ends (the round trip
+that brought the refusal took time too)."""
 
 PENDING = "ratelimit.pending"
 """The scope key of a request's ``Pending`` count, where the app counts the request itself."""
