@@ -22,10 +22,16 @@ import os
 import uuid
 from bisect import bisect_left
 from collections.abc import Iterator, Mapping
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -46,6 +52,11 @@ GROUP = "TASKWIRE_METRICS_GROUP"
 """Names this process's group (gunicorn.conf.py gives all its workers the same one)."""
 ROLE_TTL_S = 15.0
 SYNC_S = 1.0
+
+
+REQUESTS = "taskwire_http_request_duration_seconds"
+REQUESTS_HELP = "HTTP requests by route template, method and status class (streams: until they end)"
+LABELS = ["route", "method", "status"]
 
 
 def status_class(status: int) -> str:
@@ -76,13 +87,15 @@ class Metrics:
         self.exporting = False
         self.registry = CollectorRegistry(auto_describe=True)
         own = self.registry
-        self.requests = Histogram(
-            "taskwire_http_request_duration_seconds",
-            "HTTP requests by route template, method and status class (streams: until they end)",
-            ["route", "method", "status"],
-            buckets=REQUEST_BUCKETS_S,
-            registry=own,
-        )
+        self.requests: Histogram | None = None
+        self._durations: RequestDurations | None = None
+        if self._multiprocess:  # another worker's scrape reads them: prometheus-client's files
+            self.requests = Histogram(
+                REQUESTS, REQUESTS_HELP, LABELS, buckets=REQUEST_BUCKETS_S, registry=own
+            )
+        else:
+            self._durations = RequestDurations()
+            own.register(self._durations)
         self.run_time = Histogram(
             "taskwire_task_run_seconds",
             "Run time of the tasks this process ran, by type and outcome",
@@ -135,6 +148,9 @@ class Metrics:
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         key = (route, method if method in METHODS else "other", status // 100)
+        if self._durations is not None:
+            self._durations.observe(key, seconds)
+            return
         slot = self._request_slots.get(key)
         if slot is None:
             slot = self._request_slot(key, status)
@@ -147,6 +163,7 @@ class Metrics:
     def _request_slot(self, key: tuple[str, str, int], status: int) -> _Slot:
         # labels() takes a lock and builds a tuple: done once per combination. The child's
         # _sum, _buckets and _upper_bounds are prometheus-client's (pinned below 1.0).
+        assert self.requests is not None
         child: Any = self.requests.labels(key[0], key[1], status_class(status))
         slot: _Slot = (child._sum, child._buckets, child._upper_bounds)
         if len(self._request_slots) < MAX_CHILDREN:
@@ -187,6 +204,40 @@ class Metrics:
         self._dropped_seen = bus.dropped
         for kind in ("sse", "watch", "longpoll"):
             self.open_streams.labels(kind).set(bus.open_by_kind[kind])
+
+
+class RequestDurations(Collector):
+    """The request-duration histogram of a process that is its own scrape target.
+
+    Each series is a plain list, ``[sum, count of bucket 0, …, count above the last bound]``,
+    so that recording a request is two additions in place: no label lookup, no lock (one
+    event loop records and scrapes), no method call. Buckets are made cumulative when scraped.
+    """
+
+    def __init__(self) -> None:
+        self._series: dict[tuple[str, str, int], list[float]] = {}
+        self._bounds = list(REQUEST_BUCKETS_S)
+
+    def observe(self, key: tuple[str, str, int], seconds: float) -> None:
+        series = self._series.get(key)
+        if series is None:
+            if len(self._series) >= MAX_CHILDREN:
+                return  # routes are templates: so many series means something is wrong
+            series = self._series[key] = [0.0] * (len(self._bounds) + 2)
+        series[0] += seconds
+        series[1 + bisect_left(self._bounds, seconds)] += 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(REQUESTS, REQUESTS_HELP, labels=LABELS)
+        bounds = [*(str(bound) for bound in map(float, self._bounds)), "+Inf"]
+        for (route, method, status), series in sorted(self._series.items()):
+            cumulative = list(accumulate(series[1:]))
+            family.add_metric(
+                [route, method, f"{status}xx" if status else "none"],
+                list(zip(bounds, cumulative, strict=True)),
+                series[0],
+            )
+        yield family
 
 
 class ServiceCollector(Collector):

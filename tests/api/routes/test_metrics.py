@@ -13,7 +13,15 @@ import pytest
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
-from api.prometheus import REQUEST_BUCKETS_S, Metrics
+from api.prometheus import (
+    LABELS,
+    REQUEST_BUCKETS_S,
+    REQUESTS,
+    REQUESTS_HELP,
+    Metrics,
+    RequestDurations,
+    status_class,
+)
 from service.backends import open_backend
 from service.backends.memory import MemoryBackend
 from service.model import Task, TaskStatus
@@ -114,3 +122,39 @@ def test_request_durations_fall_in_the_buckets_histogram_observe_would_choose() 
     ours = buckets(generate_latest(metrics.registry).decode(), REQUEST)
     theirs = buckets(generate_latest(registry).decode(), "reference")
     assert ours and ours == theirs
+
+
+def test_one_process_request_histogram_reads_as_prometheus_clients_own() -> None:
+    # Recorded in plain lists (no lock, no label lookup) and written as Histogram would be.
+    observed = [
+        (("/tasks", "POST", 2), 0.0003),
+        (("/tasks", "POST", 2), 0.004),
+        (("/tasks/{task_id}", "GET", 4), 0.7),
+        (("/tasks", "POST", 2), 20.0),
+        (("/tasks", "POST", 2), 0.0005),  # on a bound: in that bucket
+        (("unmatched", "other", 0), 0.001),  # the client left before any answer
+    ]
+    theirs, ours = CollectorRegistry(), CollectorRegistry()
+    histogram = Histogram(
+        REQUESTS, REQUESTS_HELP, LABELS, buckets=REQUEST_BUCKETS_S, registry=theirs
+    )
+    durations = RequestDurations()
+    ours.register(durations)
+    for (route, method, status), seconds in observed:
+        histogram.labels(route, method, status_class(status * 100)).observe(seconds)
+        durations.observe((route, method, status), seconds)
+    expected = [
+        line for line in generate_latest(theirs).decode().splitlines() if "_created" not in line
+    ]
+    assert sorted(generate_latest(ours).decode().splitlines()) == sorted(expected)
+
+
+def test_one_process_request_histogram_keeps_a_bounded_number_of_series(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("api.prometheus.MAX_CHILDREN", 2)
+    durations = RequestDurations()
+    for route in ("/a", "/b", "/c"):
+        durations.observe((route, "GET", 2), 0.01)
+    [family] = durations.collect()
+    assert {sample.labels["route"] for sample in family.samples} == {"/a", "/b"}
