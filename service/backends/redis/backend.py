@@ -8,6 +8,10 @@ watches and long-polls. Claims are leases: the worker renews its lease while the
 every write it makes carries its token, and a reaper (any process, one at a time) returns
 the tasks of lost workers to the queue.
 
+A request costs one round trip: the submit and read scripts count it against the rate limit
+first (``lua/rated.lua``), a worker's finish claims its next task, and what a process asks for
+in one turn of its event loop goes to Redis as one pipeline (``pipelining.py``).
+
 Redis being away is an answer, not a crash: every call has a short timeout and fails with
 ``BackendUnavailable`` (a 503); after a failure, calls fail at once for a moment instead of
 each waiting out its timeout; the reader and the workers retry with backoff.
