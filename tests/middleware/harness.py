@@ -85,6 +85,20 @@ class Exchange:
         return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
 
 
+async def handshake(app: ASGIApp, scope: Scope) -> list[Message]:
+    """A WebSocket handshake played against ``app``: what it sent back."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent
+
+
 class Records(logging.Handler):
     """The records one logger emitted while it was watched."""
 

@@ -11,10 +11,10 @@ from collections.abc import Callable
 import httpx
 from fastapi import FastAPI
 from starlette.responses import PlainTextResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from middleware.accesslog import AccessLogMiddleware
-from tests.middleware.harness import Exchange, http_scope
+from tests.middleware.harness import Exchange, handshake, http_scope
 from tests.support import client_for
 
 UNKNOWN_ID = "0b6f7fa4-05ab-4a3c-9d9c-6f9a2a0e5d11"
@@ -68,21 +68,13 @@ async def test_an_answer_that_starts_without_a_headers_list_gets_them_too() -> N
 
 
 async def test_a_websocket_denial_gets_the_headers_too() -> None:
-    sent: list[Message] = []
-
     async def deny(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.http.response.start", "status": 400, "headers": []})
         await send({"type": "websocket.http.response.body", "body": b"{}"})
 
-    async def receive() -> Message:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
     app = AccessLogMiddleware(deny, headers={"X-Content-Type-Options": "nosniff"})
     scope = {"type": "websocket", "path": "/", "headers": [], "extensions": {}}
-    await app(scope, receive, send)
+    sent = await handshake(app, scope)
     assert (b"x-content-type-options", b"nosniff") in sent[0]["headers"]
 
 

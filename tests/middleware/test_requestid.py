@@ -3,10 +3,11 @@ from __future__ import annotations
 import httpx
 import pytest
 from starlette.responses import PlainTextResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from middleware.accesslog import AccessLogMiddleware
 from middleware.requestid import request_id
+from tests.middleware.harness import handshake
 
 
 async def echo_id(scope: Scope, receive: Receive, send: Send) -> None:
@@ -85,21 +86,8 @@ async def deny_with_the_id(scope: Scope, receive: Receive, send: Send) -> None:
     await send({"type": "websocket.http.response.body", "body": request_id.get().encode()})
 
 
-async def run_handshake(app: ASGIApp, scope: Scope) -> list[Message]:
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
-
-
 async def test_a_websocket_denial_carries_the_id_the_handshake_was_served_with() -> None:
-    start, body = await run_handshake(
+    start, body = await handshake(
         AccessLogMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"ws-7")])
     )
     assert start["type"] == "websocket.http.response.start"
@@ -109,7 +97,7 @@ async def test_a_websocket_denial_carries_the_id_the_handshake_was_served_with()
 
 
 async def test_a_websocket_handshake_without_an_id_gets_a_new_one() -> None:
-    start, body = await run_handshake(
+    start, body = await handshake(
         AccessLogMiddleware(deny_with_the_id), websocket_scope([(b"x-request-id", b"bad id")])
     )
     [given] = [value for name, value in start["headers"] if name == b"x-request-id"]
@@ -121,7 +109,7 @@ async def test_other_websocket_messages_pass_untouched() -> None:
         await send({"type": "websocket.accept", "headers": []})
         await send({"type": "websocket.close", "code": 1000})
 
-    sent = await run_handshake(AccessLogMiddleware(accept_and_close), websocket_scope([]))
+    sent = await handshake(AccessLogMiddleware(accept_and_close), websocket_scope([]))
     assert sent == [
         {"type": "websocket.accept", "headers": []},
         {"type": "websocket.close", "code": 1000},

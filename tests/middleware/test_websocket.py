@@ -17,13 +17,13 @@ import pytest
 import uvicorn
 import websockets
 from fastapi import FastAPI
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from websockets.asyncio.client import connect
 
 from middleware.accesslog import AccessLogMiddleware
 from middleware.problem import PROBLEM_JSON
 from middleware.websocket import RefuseWebSocketMiddleware
-from tests.middleware.harness import Exchange, http_scope
+from tests.middleware.harness import Exchange, handshake, http_scope
 from tests.support import FAILSAFE_S, serve
 
 DETAIL = "WebSocket is not served here; follow events with Server-Sent Events instead"
@@ -54,19 +54,6 @@ def websocket_scope(*, denial: bool) -> Scope:
         "subprotocols": [],
         "extensions": {"websocket.http.response": {}} if denial else {},
     }
-
-
-async def handshake(app: Any, scope: Scope) -> list[Message]:
-    sent: list[Message] = []
-
-    async def receive() -> Message:
-        return {"type": "websocket.connect"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-
-    await app(scope, receive, send)
-    return sent
 
 
 async def test_a_handshake_is_denied_with_a_400_problem_where_the_server_can_send_one() -> None:
