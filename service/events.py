@@ -17,6 +17,8 @@ events after it first, then the live ones, without a gap or a repeat at the seam
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 from collections import Counter, deque
 from collections.abc import AsyncIterator
@@ -113,15 +115,17 @@ class EventHistory(Protocol):
 class Subscriber:
     """One consumer: replayed events first, then live ones, as an async iterator.
 
-    Iteration ends when the bus closes (after the events already queued) or at once when
-    the subscriber overflows. ``resync`` is true when the requested resume point was no
-    longer in the history, so events were missed and the consumer should reload.
+    Iteration ends when the bus closes or the subscriber's time is up (``timed_out``), after
+    the events already queued, or at once when the subscriber overflows. ``resync`` is true
+    when the requested resume point was no longer in the history, so events were missed and
+    the consumer should reload.
     """
 
     def __init__(self, event_filter: EventFilter, maxsize: int, max_bytes: int) -> None:
         self.filter = event_filter
         self.resync = False
         self.overflowed = False
+        self.timed_out = False
         self._maxsize = maxsize
         self._max_bytes = max_bytes
         self._replay: deque[Event] = deque()
@@ -136,6 +140,8 @@ class Subscriber:
         self._queued_bytes = 0
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
+        self.left = False
+        """Unsubscribed: the bus no longer delivers to it."""
 
     def __aiter__(self) -> Subscriber:
         return self
@@ -232,6 +238,65 @@ class Subscriber:
             self._waiter.set_result(None)
 
 
+class _Deadlines:
+    """Subscribers' deadlines, kept in a heap with one timer for all: the earliest one's.
+
+    A long-poll with a timer of its own costs a thousand waiters woken together a thousand
+    timers to cancel; here a waiter that leaves early costs nothing at once. Its entry stays
+    until it comes due (when it is skipped) or until the entries of subscribers gone are
+    more than half the heap, which is then rebuilt without them.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Subscriber]] = []
+        self._order = itertools.count()  # equal times end in the order given
+        self._timer: asyncio.TimerHandle | None = None
+        self._gone = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def add(self, subscriber: Subscriber, after_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        when = loop.time() + after_s
+        heapq.heappush(self._heap, (when, next(self._order), subscriber))
+        if self._heap[0][2] is subscriber:
+            self._arm(loop)
+
+    def gone(self, subscriber: Subscriber) -> None:
+        """``subscriber``, given a deadline, left (its entry stays, if not yet due)."""
+        if subscriber.timed_out:
+            return  # its entry came due and was taken out
+        self._gone += 1
+        if self._gone > 64 and 2 * self._gone > len(self._heap):
+            self._heap = [entry for entry in self._heap if not entry[2].left]
+            heapq.heapify(self._heap)
+            self._gone = 0
+            self._arm(asyncio.get_running_loop())
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.cancel()
+        if self._heap:
+            self._timer = loop.call_at(self._heap[0][0], self._expire, loop)
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now = loop.time()
+        while self._heap and self._heap[0][0] <= now:
+            subscriber = heapq.heappop(self._heap)[2]
+            if subscriber.left:
+                self._gone -= 1
+            else:
+                subscriber.timed_out = True
+                subscriber.close()
+        self._arm(loop)
+
+
 class EventBus:
     """This process's publish/subscribe of task events, fed by the backend in id order.
 
@@ -259,6 +324,7 @@ class EventBus:
         # tasks cost nothing when this one changes.
         self._everyone: set[Subscriber] = set()
         self._by_task: dict[str, set[Subscriber]] = {}
+        self._deadlines = _Deadlines()
         self._closed = False
         self.delivered = 0
         self.dropped = 0
@@ -288,9 +354,12 @@ class EventBus:
         *,
         after: int | None = None,
         kind: str = "other",
+        for_s: float | None = None,
     ) -> AsyncIterator[Subscriber]:
         """Receive every matching event delivered from now on, or after the event ``after``;
         ``kind`` says what for (``sse``, ``watch``, ``longpoll``...), for ``open_by_kind``.
+        With ``for_s``, the iteration ends that many seconds from now (a long-poll's
+        timeout), with ``timed_out`` set; every subscriber's deadline shares one timer.
 
         The subscriber is registered before the history is read, so an event that arrives
         meanwhile is either in the history or queued live; the id tells the two apart.
@@ -303,10 +372,16 @@ class EventBus:
         try:
             if self._closed:
                 subscriber.close()
-            elif after is not None:
-                await subscriber._resume(after, self._history)
+            else:
+                if for_s is not None:
+                    self._deadlines.add(subscriber, for_s)
+                if after is not None:
+                    await subscriber._resume(after, self._history)
             yield subscriber
         finally:
+            subscriber.left = True
+            if for_s is not None and not self._closed:
+                self._deadlines.gone(subscriber)
             group.discard(subscriber)
             self.open_by_kind[kind] -= 1
             if subscriber.overflowed:
@@ -328,6 +403,7 @@ class EventBus:
     def close(self) -> None:
         """End every subscription (after its queued events) and every future one at once."""
         self._closed = True
+        self._deadlines.cancel()
         for group in (self._everyone, *self._by_task.values()):
             for subscriber in group:
                 subscriber.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from service.backend import Backend
@@ -23,11 +22,13 @@ async def wait_for_status_change(
     Returns at once for a finished task, and after ``timeout_s`` or when the bus closes
     (server shutdown) with the task as it is then (``TaskNotFound`` if it has expired by
     then). ``check`` may refuse the task once read (raising). A waiter is one subscriber parked on a
-    future: it costs no CPU until an event for its task arrives, and the answer is that
-    event's own data, encoded once for every waiter, with no second read of the task.
+    future, its timeout one entry among the bus's deadlines (no timer of its own): it costs
+    no CPU until an event for its task arrives, and the answer is that event's own data,
+    encoded once for every waiter, with no second read of the task.
     """
     # Subscribed before the task is read, so a change right after the read cannot slip by.
-    async with bus.subscribe(EventFilter(task_id=task_id), kind="longpoll") as subscriber:
+    waiting = bus.subscribe(EventFilter(task_id=task_id), kind="longpoll", for_s=timeout_s)
+    async with waiting as subscriber:
         task, as_of = await backend.read(task_id)
         if check is not None:
             check(task)
@@ -35,11 +36,7 @@ async def wait_for_status_change(
             return task_json(task)
         subscriber.catch_up(as_of)  # the events the read already shows are no change
         initial = task.status
-        try:
-            async with asyncio.timeout(timeout_s):
-                async for event in subscriber:
-                    if event.status is not initial:  # (a task expires only once finished)
-                        return event.data
-        except TimeoutError:
-            pass
+        async for event in subscriber:  # until the time is up or the bus closes
+            if event.status is not initial:  # (a task expires only once finished)
+                return event.data
     return task_json(await backend.get(task_id))

@@ -5,6 +5,7 @@ here; SlowHistory lets events arrive while a subscriber is still reading the his
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tracemalloc
 from datetime import UTC, datetime
 
@@ -331,6 +332,76 @@ async def test_leaving_unsubscribes() -> None:
         assert bus.subscriber_count == 3
     assert bus.subscriber_count == 0
     assert bus._by_task == {}
+
+
+# Deadlines: a long-poll's timeout is one entry in the bus's heap, under one timer
+
+
+async def ends(subscriber: Subscriber, order: list[Subscriber]) -> None:
+    """Iterate ``subscriber`` to its end, then note that it ended."""
+    async for _ in subscriber:
+        pass
+    order.append(subscriber)
+
+
+async def test_subscribers_with_a_deadline_end_in_deadline_order_and_a_later_one_stays() -> None:
+    bus = Feed().bus
+    order: list[Subscriber] = []
+    async with (
+        bus.subscribe(for_s=0.03) as third,
+        bus.subscribe(for_s=0.01) as first,
+        bus.subscribe(for_s=0.02) as second,
+        bus.subscribe(for_s=3600) as stays,
+        bus.subscribe() as no_deadline,
+    ):
+        waiting = [asyncio.create_task(ends(s, order)) for s in (third, first, second)]
+        async with asyncio.timeout(FAILSAFE_S):
+            await asyncio.gather(*waiting)
+        assert order == [first, second, third]
+        assert all(s.timed_out and not s.overflowed for s in order)
+        assert not stays.timed_out and not no_deadline.timed_out
+        assert len(bus._deadlines) == 1  # the hour-long one, under the one timer
+        assert bus._deadlines._timer is not None
+        assert bus.subscriber_count == 5  # timed out, but still subscribed until they leave
+    assert bus.subscriber_count == 0
+
+
+async def test_a_subscriber_timed_out_still_gets_what_was_queued_before_its_time_was_up() -> None:
+    feed = Feed()
+    async with feed.bus.subscribe(for_s=0.001) as subscriber:
+        feed.publish()
+        ended: list[Subscriber] = []
+        async with asyncio.timeout(FAILSAFE_S):
+            assert [e.id for e in await take(subscriber, 1)] == [1]
+            await ends(subscriber, ended)
+        assert subscriber.timed_out
+
+
+async def test_entries_of_subscribers_gone_early_go_once_they_are_most_of_the_heap() -> None:
+    bus = Feed().bus
+    async with contextlib.AsyncExitStack() as staying:
+        for _ in range(30):
+            await staying.enter_async_context(bus.subscribe(for_s=3600))
+        for left in range(1, 71):
+            async with bus.subscribe(for_s=3600):
+                pass
+            # 65 gone and more than half of 95 entries: the heap is rebuilt without them
+            assert len(bus._deadlines) == (30 + left if left < 65 else 30 + left - 65)
+        assert bus._deadlines._timer is not None
+    assert bus.subscriber_count == 0
+
+
+async def test_closing_the_bus_cancels_the_deadline_timer_and_ends_the_subscribers() -> None:
+    bus = Feed().bus
+    async with bus.subscribe(for_s=3600) as subscriber:
+        assert bus._deadlines._timer is not None
+        bus.close()
+        assert bus._deadlines._timer is None
+        async with asyncio.timeout(FAILSAFE_S):
+            assert [e async for e in subscriber] == []
+        assert not subscriber.timed_out
+    async with bus.subscribe(for_s=3600):  # a closed bus gives no deadline
+        assert len(bus._deadlines) == 1 and bus._deadlines._timer is None
 
 
 # Bounded by bytes, replayed page by page
