@@ -21,8 +21,6 @@ import heapq
 import itertools
 import logging
 from collections import Counter, deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -297,6 +295,48 @@ class _Deadlines:
         self._arm(loop)
 
 
+class Subscription:
+    """``async with bus.subscribe(...) as subscriber``: the subscriber is the bus's from entry
+    (its missed events read first, with ``after``) until exit.
+
+    A class, not an ``asynccontextmanager``: a thousand long-polls woken at once each leave
+    one, and a generator's enter and exit cost several calls more.
+    """
+
+    __slots__ = ("_after", "_bus", "_filter", "_for_s", "_kind", "_subscriber")
+
+    def __init__(
+        self,
+        bus: EventBus,
+        event_filter: EventFilter,
+        after: int | None,
+        kind: str,
+        for_s: float | None,
+    ) -> None:
+        self._bus = bus
+        self._filter = event_filter
+        self._after = after
+        self._kind = kind
+        self._for_s = for_s
+        self._subscriber: Subscriber | None = None
+
+    async def __aenter__(self) -> Subscriber:
+        bus = self._bus
+        subscriber = self._subscriber = bus._join(self._filter, self._kind, self._for_s)
+        if self._after is not None and not bus._closed:
+            try:
+                await subscriber._resume(self._after, bus._history)
+            except BaseException:
+                await self.__aexit__(None, None, None)
+                raise
+        return subscriber
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._subscriber is not None:
+            self._bus._leave(self._subscriber, self._kind, self._for_s)
+            self._subscriber = None
+
+
 class EventBus:
     """This process's publish/subscribe of task events, fed by the backend in id order.
 
@@ -347,51 +387,53 @@ class EventBus:
         if (watchers := self._by_task.get(event.task_id)) is not None:
             self._deliver(event, watchers)
 
-    @asynccontextmanager
-    async def subscribe(
+    def subscribe(
         self,
         event_filter: EventFilter = EventFilter(),
         *,
         after: int | None = None,
         kind: str = "other",
         for_s: float | None = None,
-    ) -> AsyncIterator[Subscriber]:
-        """Receive every matching event delivered from now on, or after the event ``after``;
-        ``kind`` says what for (``sse``, ``watch``, ``longpoll``...), for ``open_by_kind``.
-        With ``for_s``, the iteration ends that many seconds from now (a long-poll's
-        timeout), with ``timed_out`` set; every subscriber's deadline shares one timer.
+    ) -> Subscription:
+        """Receive every matching event delivered from now on, or after the event ``after``,
+        in ``async with bus.subscribe(...) as subscriber``; ``kind`` says what for (``sse``,
+        ``watch``, ``longpoll``...), for ``open_by_kind``. With ``for_s``, the iteration ends
+        that many seconds from now (a long-poll's timeout), with ``timed_out`` set; every
+        subscriber's deadline shares one timer.
 
         The subscriber is registered before the history is read, so an event that arrives
         meanwhile is either in the history or queued live; the id tells the two apart.
         """
+        return Subscription(self, event_filter, after, kind, for_s)
+
+    def _join(self, event_filter: EventFilter, kind: str, for_s: float | None) -> Subscriber:
         subscriber = Subscriber(event_filter, self._subscriber_queue, self._subscriber_bytes)
         task_id = event_filter.task_id
         group = self._everyone if task_id is None else self._by_task.setdefault(task_id, set())
         group.add(subscriber)
         self.open_by_kind[kind] += 1
-        try:
-            if self._closed:
-                subscriber.close()
-            else:
-                if for_s is not None:
-                    self._deadlines.add(subscriber, for_s)
-                if after is not None:
-                    await subscriber._resume(after, self._history)
-            yield subscriber
-        finally:
-            subscriber.left = True
-            if for_s is not None and not self._closed:
-                self._deadlines.gone(subscriber)
-            group.discard(subscriber)
-            self.open_by_kind[kind] -= 1
-            if subscriber.overflowed:
-                logger.warning(
-                    "dropped a subscriber that fell behind by %d events or %d bytes",
-                    self._subscriber_queue,
-                    self._subscriber_bytes,
-                )
-            if task_id is not None and not group and self._by_task.get(task_id) is group:
-                del self._by_task[task_id]
+        if self._closed:
+            subscriber.close()
+        elif for_s is not None:
+            self._deadlines.add(subscriber, for_s)
+        return subscriber
+
+    def _leave(self, subscriber: Subscriber, kind: str, for_s: float | None) -> None:
+        subscriber.left = True
+        if for_s is not None and not self._closed:
+            self._deadlines.gone(subscriber)
+        task_id = subscriber.filter.task_id
+        group = self._everyone if task_id is None else self._by_task.get(task_id, set())
+        group.discard(subscriber)
+        self.open_by_kind[kind] -= 1
+        if subscriber.overflowed:
+            logger.warning(
+                "dropped a subscriber that fell behind by %d events or %d bytes",
+                self._subscriber_queue,
+                self._subscriber_bytes,
+            )
+        if task_id is not None and not group and self._by_task.get(task_id) is group:
+            del self._by_task[task_id]
 
     def reset(self) -> None:
         """End every subscription now open (after its queued events): this process may have

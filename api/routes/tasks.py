@@ -17,6 +17,7 @@ from api.idempotency import HEADER, KEY_PATTERN, IdempotentRequest
 from api.idempotency import SCOPE_KEY as IDEMPOTENT
 from api.negotiation import preferred
 from api.openapi import CREATED, CREATED_OR_REPLAYED, NDJSON_LINE, problems
+from api.responses import EncodedJSON
 from api.routes import lean_router
 from middleware.ratelimit import PENDING
 from service.access import Client
@@ -37,6 +38,7 @@ StatusList = Annotated[
     str | None, Query(pattern=STATUS_LIST, description="comma-separated statuses")
 ]
 JSON = "application/json"
+REPLAYED = ((b"idempotent-replayed", b"true"),)
 LIST_TYPES = (JSON, NDJSON)
 """The representations of ``GET /tasks``, the default first."""
 VARY = {"Vary": "Accept"}
@@ -96,10 +98,12 @@ def statuses_of(status: str | None) -> frozenset[TaskStatus]:
 def task_response(
     task: Task, status_code: int = 200, *, created: bool = False, replayed: bool = False
 ) -> Response:
-    headers = {"Location": f"/tasks/{task.task_id}"} if created else {}
-    if replayed:
-        headers["Idempotent-Replayed"] = "true"
-    return Response(task_json(task), status_code, headers, media_type=JSON)
+    return EncodedJSON(
+        task_json(task),
+        status_code,
+        location=f"/tasks/{task.task_id}" if created else None,
+        headers=REPLAYED if replayed else (),
+    )
 
 
 IdempotencyKeyHeader = Annotated[
@@ -198,7 +202,7 @@ async def get_task(
     answer = await wait_for_status_change(
         backend, bus, task_id, timeout_s or longest_s, check=check
     )
-    return Response(answer, media_type=JSON)
+    return EncodedJSON(answer)
 
 
 @router.get(
