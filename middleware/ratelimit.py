@@ -140,7 +140,13 @@ class RateLimitMiddleware:
         ``clock``)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._is_exempt(scope):
+        path: str = scope.get("path", "")
+        if (
+            scope["type"] != "http"
+            or path in self.exempt_paths
+            or path.startswith(self.exempt_prefixes)
+            or (scope["method"] == "OPTIONS" and _is_preflight(scope))
+        ):
             await self.app(scope, receive, send)
             return
 
@@ -248,25 +254,18 @@ class RateLimitMiddleware:
         await refusal(scope, receive, send)
 
     def _fields(self, policy: str, remaining: int, reset_s: int) -> list[tuple[bytes, bytes]]:
-        policy_header, quota_prefix = self._policy(policy)
-        return [policy_header, (b"ratelimit", quota_prefix + b"%d;t=%d" % (remaining, reset_s))]
+        policy_header, quota = self._policies.get(policy) or self._policy(policy)
+        return [policy_header, (b"ratelimit", quota % (remaining, reset_s))]
 
     def _policy(self, name: str) -> tuple[tuple[bytes, bytes], bytes]:
-        """The policy's header, and the start of its quota's value, made once per policy."""
-        known = self._policies.get(name)
-        if known is None:
-            value = f'"{name}";q={self.counter.limit};w={self.counter.window_s}'.encode()
-            known = self._policies[name] = (
-                (b"ratelimit-policy", value),
-                b'"%s";r=' % name.encode(),
-            )
+        """The policy's header, and its quota's value to fill in, made once per policy."""
+        value = f'"{name}";q={self.counter.limit};w={self.counter.window_s}'.encode()
+        quota = name.encode().replace(b"%", b"%%")
+        known = self._policies[name] = ((b"ratelimit-policy", value), b'"%s";r=%%d;t=%%d' % quota)
         return known
 
-    def _is_exempt(self, scope: Scope) -> bool:
-        path: str = scope["path"]
-        if path in self.exempt_paths or path.startswith(self.exempt_prefixes):
-            return True
-        if scope["method"] != "OPTIONS":
-            return False
-        names = {name for name, _ in scope["headers"]}
-        return b"origin" in names and b"access-control-request-method" in names
+
+def _is_preflight(scope: Scope) -> bool:
+    """A CORS preflight: not counted, as it is the browser's question, not the client's."""
+    names = {name for name, _ in scope["headers"]}
+    return b"origin" in names and b"access-control-request-method" in names

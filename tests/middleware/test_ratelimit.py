@@ -114,6 +114,21 @@ async def test_the_policy_names_the_counters_limit_and_window(clock: FakeClock) 
     assert response.headers["ratelimit"] == '"per-ip";r=2;t=5'
 
 
+async def test_a_policy_named_by_key_of_is_written_as_named(clock: FakeClock) -> None:
+    async def answer(scope: Scope, receive: Receive, send: Send) -> None:
+        await Response("ok")(scope, receive, send)
+
+    for policy in ("per-key", "50%-off"):  # a name is text, never a format
+        limiter = RateLimitMiddleware(
+            answer,
+            counter=Counter(clock, limit=3, window_s=5),
+            key_of=lambda _, policy=policy: (policy, "k"),
+        )
+        exchange = await Exchange().run(limiter, http_scope("GET", "/tasks"))
+        assert exchange.headers["ratelimit-policy"] == f'"{policy}";q=3;w=5'
+        assert exchange.headers["ratelimit"] == f'"{policy}";r=2;t=5'
+
+
 async def test_over_the_limit_the_answer_is_a_429_problem_with_retry_after(
     clock: FakeClock,
 ) -> None:
