@@ -135,7 +135,9 @@ async def fill(url: str, tasks: int, letters: int) -> None:
                     url = f"/tasks/{task['task_id']}"
                     task = (await client.get(url, params={"wait": "true"})).json()
 
-        async with asyncio.timeout(60):
+        # A failsafe, not a measure: 3200 tasks took 25 s alone and over 60 s under coverage
+        # on a slow day of a shared 2-core machine.
+        async with asyncio.timeout(240):
             await asyncio.gather(*(one() for _ in range(tasks)))
 
 
