@@ -115,8 +115,8 @@ def script_sources() -> dict[str, str]:
     # A read needs none of common.lua, whose dozen functions every call would define again.
     sources["read"] = "\n".join(["local P = ARGV[1]", ratelimit, rated, _script("read")])
     sources["ratelimit"] = (
-        ratelimit + "\nreturn rate_hit(KEYS[1], KEYS[2], tonumber(ARGV[1]), "
-        "tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))"
+        ratelimit + "\nreturn rate_hit(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), "
+        "tonumber(ARGV[3]), tonumber(ARGV[4]))"
     )
     for name in ("idempotent_begin", "idempotent_abandon", "sample", "elect"):
         sources[name] = _script(name)
@@ -214,7 +214,7 @@ class RedisCounter:
 
     async def hit(self, key: str) -> tuple[bool, int, int]:
         now_us = "" if self._clock is None else int(self._clock() * 1_000_000)
-        keys = [self._backend.key(f"rl:{key}"), self._backend.key(f"rl:{key}:n")]
+        keys = [self._backend.key(f"rate:{key}")]
         allowed, remaining, reset_s = await self._backend.call(
             self._backend.ratelimit_script, keys, [*self._args, now_us]
         )

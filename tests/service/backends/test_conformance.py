@@ -504,6 +504,30 @@ async def test_requests_within_a_thousandth_of_the_window_share_an_entry(
     assert await counter.hit("a") == (False, 0, 5)
 
 
+async def test_each_entry_of_a_long_window_frees_its_requests_as_it_leaves(
+    backend: Backend, clock: FakeClock
+) -> None:
+    counter = backend.rate_counter(limit=5, window_s=10)
+    hits = {0.0: 2, 2.0: 1, 4.0: 1, 6.0: 2, 10.0: 3, 12.5: 2}  # seconds in: requests then
+    answers, started = [], clock.now
+    for at, requests in hits.items():
+        clock.advance(started + at - clock.now)
+        answers += [await counter.hit("a") for _ in range(requests)]
+    assert answers == [
+        (True, 4, 10),
+        (True, 3, 10),  # t = 0: two requests, one entry
+        (True, 2, 8),
+        (True, 1, 6),
+        (True, 0, 4),
+        (False, 0, 4),  # t = 6: full
+        (True, 1, 2),  # t = 10: the first entry left with both of its requests
+        (True, 0, 2),
+        (False, 0, 2),
+        (True, 0, 2),  # t = 12.5: the t = 2 entry left
+        (False, 0, 2),
+    ]
+
+
 class Check:
     """A request's count handed to the backend with its call (``RateCheck``)."""
 

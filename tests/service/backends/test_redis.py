@@ -248,3 +248,26 @@ async def test_cancelled_asks_again_until_the_task_has_ended() -> None:
 )
 def test_a_redis_url_is_shown_without_its_password(url: str, shown: str) -> None:
     assert redacted(url) == shown
+
+
+# The rate-limit window
+
+
+async def test_a_rate_window_is_one_list_that_outlives_its_first_request_by_a_window(
+    make_redis: MakeRedis, redis_prefix: str
+) -> None:
+    async with make_redis() as backend:
+        counter = backend.rate_counter(limit=3, window_s=10)  # entries shared within 10 ms
+        for _ in range(2):
+            await counter.hit("a")
+        window = backend.key("rate:a")
+        redis = backend._redis
+        assert [key async for key in redis.scan_iter(match=f"*{redis_prefix}*rate*")] == [
+            window.encode()
+        ]
+        # first:last:count:through (µs on Redis's clock; through: requests counted up to it)
+        [entry] = await redis.lrange(window, 0, -1)
+        first, last, count, through = map(int, entry.split(b":"))
+        assert (count, through) == (2, 2) and 0 <= last - first < 10_000
+        # Its newest request may move on by 10 ms within the entry, then be kept 10 s.
+        assert 0 < await redis.pttl(window) <= 10_010
