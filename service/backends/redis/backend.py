@@ -39,6 +39,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.backend import Cancelling, Claim, RateCheck, TaskPage, TaskQuery
 from service.backends.redis.codec import Entry, decode_task, fragment
+from service.backends.redis.packing import with_hiredis_packing
 from service.backends.redis.pipelining import AutoPipeline
 from service.clock import Clock, utc
 from service.errors import (
@@ -288,6 +289,8 @@ class RedisBackend:
         self._reader_redis = aioredis.Redis.from_url(
             url, **{**options, "socket_timeout": timeout_s + BLOCK_MS / 1000}
         )
+        for each in (pool, self._reader_redis.connection_pool):
+            each.connection_class = with_hiredis_packing(each.connection_class)
         sources = script_sources()
         self._scripts: dict[str, AsyncScript] = {
             name: self._redis.register_script(sources[name]) for name in _TRANSITIONS
