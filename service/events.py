@@ -22,7 +22,7 @@ import itertools
 import logging
 from collections import Counter, deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from service.model import Task, TaskStatus, owner_of, task_json
 
@@ -138,8 +138,8 @@ class Subscriber:
         self._queued_bytes = 0
         self._closed = False
         self._waiter: asyncio.Future[None] | None = None
-        self.left = False
-        """Unsubscribed: the bus no longer delivers to it."""
+        self._deadline: list[Any] | None = None
+        """Its entry among the bus's deadlines, if it was given one."""
 
     def __aiter__(self) -> Subscriber:
         return self
@@ -240,37 +240,41 @@ class _Deadlines:
     """Subscribers' deadlines, kept in a heap with one timer for all: the earliest one's.
 
     A long-poll with a timer of its own costs a thousand waiters woken together a thousand
-    timers to cancel; here a waiter that leaves early costs nothing at once. Its entry stays
-    until it comes due (when it is skipped) or until the entries of subscribers gone are
-    more than half the heap, which is then rebuilt without them.
+    timers to cancel; here a waiter that leaves early only lets go of its entry's subscriber.
+    The entry stays until it comes due (and is skipped) or until the entries let go of are
+    more than half the heap when another deadline is added, which rebuilds it without them.
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Subscriber]] = []
-        self._order = itertools.count()  # equal times end in the order given
+        self._heap: list[list[Any]] = []
+        """``[when, order, subscriber or None]``: order breaks ties, so ``None`` never
+        compares."""
+        self._order = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
         self._gone = 0
 
     def __len__(self) -> int:
         return len(self._heap)
 
-    def add(self, subscriber: Subscriber, after_s: float) -> None:
+    def add(self, subscriber: Subscriber, after_s: float) -> list[Any]:
+        """End ``subscriber``'s iteration ``after_s`` from now; returns its entry, for ``gone``."""
         loop = asyncio.get_running_loop()
-        when = loop.time() + after_s
-        heapq.heappush(self._heap, (when, next(self._order), subscriber))
-        if self._heap[0][2] is subscriber:
-            self._arm(loop)
-
-    def gone(self, subscriber: Subscriber) -> None:
-        """``subscriber``, given a deadline, left (its entry stays, if not yet due)."""
-        if subscriber.timed_out:
-            return  # its entry came due and was taken out
-        self._gone += 1
         if self._gone > 64 and 2 * self._gone > len(self._heap):
-            self._heap = [entry for entry in self._heap if not entry[2].left]
+            self._heap = [entry for entry in self._heap if entry[2] is not None]
             heapq.heapify(self._heap)
             self._gone = 0
-            self._arm(asyncio.get_running_loop())
+            self._arm(loop)
+        entry = [loop.time() + after_s, next(self._order), subscriber]
+        heapq.heappush(self._heap, entry)
+        if self._heap[0] is entry:
+            self._arm(loop)
+        return entry
+
+    def gone(self, entry: list[Any]) -> None:
+        """The subscriber of ``entry`` left: its entry no longer holds it."""
+        if entry[2] is not None:  # (None: it came due, and was taken out)
+            entry[2] = None
+            self._gone += 1
 
     def cancel(self) -> None:
         if self._timer is not None:
@@ -286,10 +290,12 @@ class _Deadlines:
         self._timer = None
         now = loop.time()
         while self._heap and self._heap[0][0] <= now:
-            subscriber = heapq.heappop(self._heap)[2]
-            if subscriber.left:
+            entry = heapq.heappop(self._heap)
+            subscriber: Subscriber | None = entry[2]
+            if subscriber is None:
                 self._gone -= 1
             else:
+                entry[2] = None
                 subscriber.timed_out = True
                 subscriber.close()
         self._arm(loop)
@@ -333,7 +339,7 @@ class Subscription:
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._subscriber is not None:
-            self._bus._leave(self._subscriber, self._kind, self._for_s)
+            self._bus._leave(self._subscriber, self._kind)
             self._subscriber = None
 
 
@@ -415,13 +421,12 @@ class EventBus:
         if self._closed:
             subscriber.close()
         elif for_s is not None:
-            self._deadlines.add(subscriber, for_s)
+            subscriber._deadline = self._deadlines.add(subscriber, for_s)
         return subscriber
 
-    def _leave(self, subscriber: Subscriber, kind: str, for_s: float | None) -> None:
-        subscriber.left = True
-        if for_s is not None and not self._closed:
-            self._deadlines.gone(subscriber)
+    def _leave(self, subscriber: Subscriber, kind: str) -> None:
+        if subscriber._deadline is not None:
+            self._deadlines.gone(subscriber._deadline)
         task_id = subscriber.filter.task_id
         group = self._everyone if task_id is None else self._by_task.get(task_id, set())
         group.discard(subscriber)

@@ -377,17 +377,28 @@ async def test_a_subscriber_timed_out_still_gets_what_was_queued_before_its_time
         assert subscriber.timed_out
 
 
-async def test_entries_of_subscribers_gone_early_go_once_they_are_most_of_the_heap() -> None:
+async def leave_at_once(bus: EventBus, count: int) -> None:
+    """``count`` subscribers with an hour's deadline, all gone before it."""
+    async with contextlib.AsyncExitStack() as leaving:
+        for _ in range(count):
+            await leaving.enter_async_context(bus.subscribe(for_s=3600))
+
+
+@pytest.mark.parametrize(("staying", "rebuilt"), [(30, True), (70, False)])
+async def test_entries_let_go_are_dropped_at_the_next_add_once_they_are_most_of_the_heap(
+    staying: int, rebuilt: bool
+) -> None:
     bus = Feed().bus
-    async with contextlib.AsyncExitStack() as staying:
-        for _ in range(30):
-            await staying.enter_async_context(bus.subscribe(for_s=3600))
-        for left in range(1, 71):
-            async with bus.subscribe(for_s=3600):
-                pass
-            # 65 gone and more than half of 95 entries: the heap is rebuilt without them
-            assert len(bus._deadlines) == (30 + left if left < 65 else 30 + left - 65)
-        assert bus._deadlines._timer is not None
+    async with contextlib.AsyncExitStack() as stay:
+        for _ in range(staying):
+            await stay.enter_async_context(bus.subscribe(for_s=3600))
+        await leave_at_once(bus, 65)
+        # Gone at once, as a thousand woken long-polls go: nothing rebuilt, nothing held
+        assert len(bus._deadlines) == staying + 65
+        assert sum(entry[2] is None for entry in bus._deadlines._heap) == 65
+        async with bus.subscribe(for_s=3600):  # 65 of 95 let go: rebuilt; of 135: kept
+            assert len(bus._deadlines) == (staying + 1 if rebuilt else staying + 66)
+            assert bus._deadlines._timer is not None
     assert bus.subscriber_count == 0
 
 
