@@ -21,7 +21,7 @@ import logging
 import os
 import uuid
 from bisect import bisect_left
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from itertools import accumulate
 from typing import Any
 
@@ -145,12 +145,14 @@ class Metrics:
         self.scraped.register(self._service)
         self._dropped_seen = 0
         self._request_slots: dict[tuple[str, str, int], _Slot] = {}
+        self.observe_request: Callable[[str, str, int, float], None] = (
+            self._observe_shared if self._durations is None else self._durations.observe
+        )
+        """Records a request: ``(route template, method, status, seconds)``; one call."""
 
-    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+    def _observe_shared(self, route: str, method: str, status: int, seconds: float) -> None:
+        """``observe_request`` under gunicorn: into prometheus-client's shared files."""
         key = (route, method if method in METHODS else "other", status // 100)
-        if self._durations is not None:
-            self._durations.observe(key, seconds)
-            return
         slot = self._request_slots.get(key)
         if slot is None:
             slot = self._request_slot(key, status)
@@ -218,7 +220,8 @@ class RequestDurations(Collector):
         self._series: dict[tuple[str, str, int], list[float]] = {}
         self._bounds = list(REQUEST_BUCKETS_S)
 
-    def observe(self, key: tuple[str, str, int], seconds: float) -> None:
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method if method in METHODS else "other", status // 100)
         series = self._series.get(key)
         if series is None:
             if len(self._series) >= MAX_CHILDREN:

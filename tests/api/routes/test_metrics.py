@@ -142,7 +142,7 @@ def test_one_process_request_histogram_reads_as_prometheus_clients_own() -> None
     ours.register(durations)
     for (route, method, status), seconds in observed:
         histogram.labels(route, method, status_class(status * 100)).observe(seconds)
-        durations.observe((route, method, status), seconds)
+        durations.observe(route, method, status * 100, seconds)
     expected = [
         line for line in generate_latest(theirs).decode().splitlines() if "_created" not in line
     ]
@@ -155,6 +155,6 @@ def test_one_process_request_histogram_keeps_a_bounded_number_of_series(
     monkeypatch.setattr("api.prometheus.MAX_CHILDREN", 2)
     durations = RequestDurations()
     for route in ("/a", "/b", "/c"):
-        durations.observe((route, "GET", 2), 0.01)
+        durations.observe(route, "GET", 200, 0.01)
     [family] = durations.collect()
     assert {sample.labels["route"] for sample in family.samples} == {"/a", "/b"}
