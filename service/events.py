@@ -261,9 +261,8 @@ class _Deadlines:
         loop = asyncio.get_running_loop()
         if self._gone > 64 and 2 * self._gone > len(self._heap):
             self._heap = [entry for entry in self._heap if entry[2] is not None]
-            heapq.heapify(self._heap)
+            heapq.heapify(self._heap)  # (the timer may fire for an entry gone: it is skipped)
             self._gone = 0
-            self._arm(loop)
         entry = [loop.time() + after_s, next(self._order), subscriber]
         heapq.heappush(self._heap, entry)
         if self._heap[0] is entry:
