@@ -150,6 +150,7 @@ def first_event_id(url: str) -> int:
     raise AssertionError("no opening id")
 
 
+@pytest.mark.timeout(360)  # room for the fill's own failsafe (240 s) to speak first
 def test_ten_clients_that_do_not_read_a_full_replay_add_little_memory(tmp_path: Path) -> None:
     settings = {
         "TASKWIRE_RATE_LIMIT": "0",

@@ -209,7 +209,9 @@ async def test_a_submit_and_a_read_are_one_round_trip_to_redis_each_with_the_lim
 async def test_the_queue_cap_and_the_concurrency_hold_across_processes(
     service: Cluster, redis_url: str, redis_prefix: str, client: httpx.AsyncClient
 ) -> None:
-    settings = {"TASKWIRE_WORK_SCALE": "1", "TASKWIRE_MAX_QUEUE": "100"}
+    # 50 s and more a task: none of the first five ends while the burst is served, however
+    # slow the machine (at 5 s, one did under load, and a queued task took its place).
+    settings = {"TASKWIRE_WORK_SCALE": "10", "TASKWIRE_MAX_QUEUE": "100"}
     urls = [service.api(**settings).url for _ in range(2)]
     assert all(urls)
     running = [await submit(client, urls[n % 2], SLOW) for n in range(5)]
