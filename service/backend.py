@@ -136,6 +136,11 @@ class Backend(Protocol):
         """The task, or ``TaskNotFound``; with ``rate``, after counting the request (whether
         or not the task exists)."""
 
+    async def get_json(self, task_id: str, *, rate: RateCheck | None = None) -> bytes:
+        """The task as ``task_json`` writes it, counted and not found as ``get``: what a read
+        answers. A backend that holds a task's JSON answers with it as held, where ``get``
+        decodes it into a ``Task`` for the route to encode again."""
+
     async def read(self, task_id: str) -> tuple[Task, int]:
         """The task, and the id of the latest event its state already shows: a subscriber
         that reads after subscribing drops the events up to it (``Subscriber.catch_up``)."""

@@ -25,7 +25,7 @@ from service.clock import Clock, utc
 from service.errors import LeaseLost, QueueFull, RateLimited, StoreFull, TaskConflict
 from service.events import Event, EventBus
 from service.idempotency import Idempotency, IdempotencyRecord
-from service.model import RETRYABLE, Task, TaskError, TaskStatus
+from service.model import RETRYABLE, Task, TaskError, TaskStatus, task_json
 from service.stats import WINDOW_S, Interval, history, interval_of
 
 PAGE = 256
@@ -97,6 +97,9 @@ class MemoryBackend:
         if rate is not None:
             self._count(rate)
         return self._store.get(task_id)
+
+    async def get_json(self, task_id: str, *, rate: RateCheck | None = None) -> bytes:
+        return task_json(await self.get(task_id, rate=rate))
 
     async def read(self, task_id: str) -> tuple[Task, int]:
         return self._store.get(task_id), self._history.last_id

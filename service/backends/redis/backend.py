@@ -353,6 +353,9 @@ class RedisBackend:
     # Reads
 
     async def get(self, task_id: str, *, rate: RateCheck | None = None) -> Task:
+        return decode_task(await self.get_json(task_id, rate=rate))
+
+    async def get_json(self, task_id: str, *, rate: RateCheck | None = None) -> bytes:
         if rate is None:
             data = await self._guarded(
                 self._pipelined.execute("HGET", self.key(f"task:{task_id}"), "json")
@@ -365,7 +368,8 @@ class RedisBackend:
             data = found[0] if outcome == b"ok" else None
         if data is None:
             raise TaskNotFound(task_id)
-        return decode_task(data)
+        assembled: bytes = data  # by the scripts, as task_json writes it (codec.py)
+        return assembled
 
     async def read(self, task_id: str) -> tuple[Task, int]:
         async with self.pipeline() as pipe:

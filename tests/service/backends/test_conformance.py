@@ -26,7 +26,7 @@ from service.errors import (
 )
 from service.events import Event, EventFilter
 from service.idempotency import Idempotency, IdempotencyRecord
-from service.model import Priority, Task, TaskError, TaskStatus, task_json
+from service.model import OwnedTask, Priority, Task, TaskError, TaskStatus, task_json
 from service.stats import INTERVAL_S, INTERVALS, interval_of
 from tests.service.backends.conftest import MakeBackend
 from tests.support import FAILSAFE_S, FakeClock, Recorder, recording
@@ -582,6 +582,55 @@ async def test_a_read_with_a_rate_check_counts_found_or_not(backend: Backend) ->
         [(True, 0, 10)],
         [(False, 0, 10)],
     ]
+
+
+async def test_a_tasks_json_is_what_task_json_writes_in_every_state(backend: Backend) -> None:
+    # A read answers with get_json: the same bytes as the task read and encoded, whatever
+    # the backend keeps (Redis: the JSON its scripts assemble from fragments).
+    completed = await finished_as(backend, COMPLETED)
+    failed = await finished_as(backend, FAILED)
+    await submit(backend)
+    claimed = await claim(backend)
+    await backend.progress(claimed, percent=40, eta_s=4.8125)
+    queued = await submit(backend, "low")
+    owned = await backend.submit(
+        OwnedTask(
+            task_id=str(uuid.uuid4()),
+            task_type="compute_sum",
+            priority="high",
+            parameters={"numbers": [0.1, 1e-7, 12345678.9]},
+            created_at=datetime(2027, 1, 15, 8, 0, 0, 123456, tzinfo=UTC),
+            owner="alice",
+        ),
+        planned_s=8.04,
+    )
+    for task_id in (
+        queued.task_id,
+        owned.task_id,
+        claimed.task.task_id,
+        completed.task_id,
+        failed.task_id,
+    ):
+        assert await backend.get_json(task_id) == task_json(await backend.get(task_id))
+    assert orjson.loads(await backend.get_json(owned.task_id))["owner"] == "alice"
+    assert orjson.loads(await backend.get_json(claimed.task.task_id))["eta_s"] == 4.8125
+
+
+async def test_a_json_read_is_counted_and_not_found_as_a_read(backend: Backend) -> None:
+    task = await submit(backend)
+    found, missing, refused = Check("a"), Check("a"), Check("a")
+    assert orjson.loads(await backend.get_json(task.task_id, rate=found))["task_id"] == task.task_id
+    with pytest.raises(TaskNotFound):
+        await backend.get_json(str(uuid.uuid4()), rate=missing)
+    with pytest.raises(RateLimited):
+        await backend.get_json(task.task_id, rate=refused)
+    assert [found.decisions, missing.decisions, refused.decisions] == [
+        [(True, 1, 10)],
+        [(True, 0, 10)],
+        [(False, 0, 10)],
+    ]
+    with pytest.raises(TaskNotFound):
+        await backend.get_json(str(uuid.uuid4()))
 
 
 # Reads with their position, and release
