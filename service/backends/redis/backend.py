@@ -445,7 +445,7 @@ class RedisBackend:
                 raise QueueFull(self._max_queue, int(value))
             case b"store_full":
                 raise StoreFull(self._max_tasks, int(value))
-        return decode_task(value)
+        return task  # queued as it was given: the script's JSON of it is task_json's (tested)
 
     async def claim(self) -> Claim:
         async with self._claiming:  # one claim at a time per process: no herd on each event
