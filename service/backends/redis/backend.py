@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.connection import AbstractConnection
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.commands.core import AsyncScript
@@ -154,6 +155,12 @@ class StreamHistory:
         through = page[-1].id if page else event_id
         events = [entry.event for entry in page if entry.event is not None]
         return HistoryPage(events, through, more=through < last_id)
+
+
+def _pairs(flat: list[bytes]) -> dict[bytes, bytes]:
+    """A stream entry's fields as Redis sends them, ``[name, value, name, value, …]``."""
+    items = iter(flat)
+    return dict(zip(items, items, strict=False))
 
 
 def _interval(start: int, fields: dict[bytes, bytes]) -> Interval:
@@ -307,6 +314,7 @@ class RedisBackend:
             last_id=0,
         )
         self._reader: asyncio.Task[None] | None = None
+        self._reader_connection: AbstractConnection | None = None
         self._work = asyncio.Event()
         self._claiming = asyncio.Lock()
         self._claimed: deque[Claim] = deque()
@@ -343,6 +351,8 @@ class RedisBackend:
                 logger.warning("task %s not released: %s", claim.task.task_id, exc)
         if self._reader is not None:
             await cancelled(self._reader)
+        if self._reader_connection is not None:
+            await self._reader_redis.connection_pool.release(self._reader_connection)
         self.bus.close()
         await self._redis.aclose()
         await self._reader_redis.aclose()
@@ -720,9 +730,7 @@ class RedisBackend:
             try:
                 if not self.bus.last_id:
                     await self._find_position()
-                replies: Any = await self._reader_redis.xread(
-                    {self.key("events"): f"{self.bus.last_id}-0"}, count=PAGE, block=BLOCK_MS
-                )
+                replies = await self._xread()
             except UNAVAILABLE as exc:
                 _stop_if_cancelled()
                 logger.warning("reading events from %s failed (%s); retrying", self.url, exc)
@@ -730,8 +738,26 @@ class RedisBackend:
                 backoff_s = min(backoff_s * 2, 2.0)
                 continue
             backoff_s = 0.05
-            for _, entries in replies:
-                self._deliver([Entry(*item) for item in entries])
+            if isinstance(replies, dict):  # RESP3 (redis-py 8's default): {stream: entries}
+                replies = replies.items()
+            for _, entries in replies or ():  # none: the block ran out with nothing new
+                self._deliver([Entry(entry_id, _pairs(fields)) for entry_id, fields in entries])
+
+    async def _xread(self) -> Any:
+        """The next entries, ``XREAD BLOCK`` on the reader's own connection, as Redis sends
+        them. redis-py's ``xread`` takes a pooled connection and gives it back, retries, and
+        reshapes the answer on every call, once per batch of events: a cost on every task's
+        way, for nothing a single reader needs. A connection that fails is closed by
+        ``read_response`` and opened again by the next command."""
+        if self._reader_connection is None:
+            pool = self._reader_redis.connection_pool
+            self._reader_connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._reader_connection
+        await connection.send_command(
+            "XREAD", "COUNT", PAGE, "BLOCK", BLOCK_MS,
+            "STREAMS", self.key("events"), f"{self.bus.last_id}-0",
+        )  # fmt: skip
+        return await connection.read_response()
 
     def _deliver(self, entries: list[Entry]) -> None:
         for entry in entries:

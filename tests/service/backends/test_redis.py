@@ -220,6 +220,20 @@ async def test_a_cancel_entry_stops_the_task_here_and_is_not_an_event(
         assert backend.bus.last_id == start + 1
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+async def test_the_reader_delivers_in_order_over_either_protocol(
+    make_redis: MakeRedis, redis_url: str, protocol: int
+) -> None:
+    # XREAD's answer is a list of streams over RESP2, a map over RESP3 (redis-py 8's default).
+    async with make_redis(f"{redis_url}?protocol={protocol}") as backend:
+        async with backend.bus.subscribe() as subscriber:
+            tasks = [await submit(backend) for _ in range(3)]
+            async with asyncio.timeout(FAILSAFE_S):
+                got = [await anext(aiter(subscriber)) for _ in tasks]
+        assert [event.task_id for event in got] == [task.task_id for task in tasks]
+        assert [event.id for event in got] == sorted(event.id for event in got)
+
+
 async def test_cancelled_asks_again_until_the_task_has_ended() -> None:
     ended = asyncio.Event()
 
