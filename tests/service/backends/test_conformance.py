@@ -107,7 +107,7 @@ async def test_a_submitted_task_is_queued_readable_and_announced(
 
 async def test_an_unknown_task_is_not_found_by_any_operation(backend: Backend) -> None:
     unknown = str(uuid.uuid4())
-    for operation in (backend.get, backend.cancel, backend.retry):
+    for operation in (backend.get, backend.get_json, backend.cancel, backend.retry):
         with pytest.raises(TaskNotFound):
             await operation(unknown)
 
@@ -569,14 +569,17 @@ async def test_a_full_queue_still_counts_the_request(make_backend: MakeBackend) 
         assert check.decisions == [(True, 1, 10)]
 
 
-async def test_a_read_with_a_rate_check_counts_found_or_not(backend: Backend) -> None:
+@pytest.mark.parametrize("read", ["get", "get_json"])
+async def test_a_read_with_a_rate_check_counts_found_or_not(backend: Backend, read: str) -> None:
+    reader = getattr(backend, read)
     task = await submit(backend)
     found, missing, refused = Check("a"), Check("a"), Check("a")
-    assert (await backend.get(task.task_id, rate=found)).task_id == task.task_id
+    answer = await reader(task.task_id, rate=found)
+    assert (answer.task_id if read == "get" else orjson.loads(answer)["task_id"]) == task.task_id
     with pytest.raises(TaskNotFound):
-        await backend.get(str(uuid.uuid4()), rate=missing)
+        await reader(str(uuid.uuid4()), rate=missing)
     with pytest.raises(RateLimited):
-        await backend.get(task.task_id, rate=refused)
+        await reader(task.task_id, rate=refused)
     assert [found.decisions, missing.decisions, refused.decisions] == [
         [(True, 1, 10)],
         [(True, 0, 10)],
@@ -629,23 +632,6 @@ async def test_the_task_a_submit_answers_with_is_the_one_a_read_finds(backend: B
         task = Task(**fields) if owner is None else OwnedTask(**fields, owner=owner)
         submitted = await backend.submit(task, planned_s=8.04)
         assert task_json(submitted) == await backend.get_json(task.task_id)
-
-
-async def test_a_json_read_is_counted_and_not_found_as_a_read(backend: Backend) -> None:
-    task = await submit(backend)
-    found, missing, refused = Check("a"), Check("a"), Check("a")
-    assert orjson.loads(await backend.get_json(task.task_id, rate=found))["task_id"] == task.task_id
-    with pytest.raises(TaskNotFound):
-        await backend.get_json(str(uuid.uuid4()), rate=missing)
-    with pytest.raises(RateLimited):
-        await backend.get_json(task.task_id, rate=refused)
-    assert [found.decisions, missing.decisions, refused.decisions] == [
-        [(True, 1, 10)],
-        [(True, 0, 10)],
-        [(False, 0, 10)],
-    ]
-    with pytest.raises(TaskNotFound):
-        await backend.get_json(str(uuid.uuid4()))
 
 
 # Reads with their position, and release
