@@ -12,7 +12,8 @@ export default defineConfig({
   timeout: 30_000,
   expect: { timeout: 10_000 },
   fullyParallel: false,
-  // One worker per test file: the dashboard tests share a server, the rate-limit test has its own.
+  // Each test file runs in one worker against a service of its own (its settings: e2e/fixtures.ts
+  // and the file's test.use); two files at a time.
   workers: 2,
   forbidOnly: !!process.env.CI,
   retries: 0,

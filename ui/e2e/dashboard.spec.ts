@@ -1,7 +1,5 @@
-import path from 'node:path';
-import type { APIRequestContext, Page } from '@playwright/test';
+import type { APIRequestContext } from '@playwright/test';
 import { badge, expect, postTask, row, submitTask, test } from './fixtures';
-import { UI_DIR } from './server';
 
 // The tests of this file run in order in one worker, against one service (see fixtures.ts);
 // each makes the tasks it looks at (a failed test restarts the worker, and the service).
@@ -29,18 +27,6 @@ test('a compute_sum submitted through the form completes with the right sum', as
   await page.keyboard.press('Escape');
   await expect(dialog).toBeHidden();
   await expect(details).toBeFocused();
-});
-
-test('a running task is cancelled with one click', async ({ dashboard: page }) => {
-  const id = await submitTask(page, 'generate_report', async () => {
-    await page.getByLabel('Title').fill('To be cancelled');
-    await page.getByLabel('Sections').fill('20');
-  });
-  await expect(badge(page, id)).toHaveText(/queued|processing/);
-  await row(page, id).getByRole('button', { name: /^Cancel generate_report/ }).click();
-  await expect(badge(page, id)).toHaveText(/cancelled/);
-  // a cancelled task offers a retry instead
-  await expect(row(page, id).getByRole('button', { name: /^Retry/ })).toBeVisible();
 });
 
 test('a failed unstable_task is retried with one click', async ({ dashboard: page }) => {
@@ -113,50 +99,4 @@ test('works at phone width without sideways scrolling', async ({ page, request }
   await expect(page.locator('table.tasks tbody tr').first()).toBeVisible();
   const width = await page.evaluate(() => document.documentElement.scrollWidth);
   expect(width).toBeLessThanOrEqual(390);
-});
-
-/**
- * Gives the overview's charts some history: a few tasks in each of `intervals` 15-second
- * intervals, waiting (on the chart's own table) for each new interval to begin.
- */
-async function spreadOverIntervals(page: Page, request: APIRequestContext, intervals: number) {
-  const newest = page.getByTestId('chart-finished-table').locator('tbody tr').last().locator('time');
-  for (let i = 0; i < intervals; i++) {
-    const started = await newest.getAttribute('datetime');
-    for (let n = 0; n <= i % 3; n++) await post(request, 'compute_sum', { numbers: [n, i] });
-    await post(request, 'unstable_task', { failure_rate: 0.5 });
-    await post(request, 'generate_report', { title: `Digest ${i}`, sections: 2 + i });
-    await expect(newest).not.toHaveAttribute('datetime', started ?? '', { timeout: 20_000 });
-  }
-}
-
-test('dashboard screenshot with tasks in different states', async ({ dashboard: page, request }) => {
-  const docs = process.env.UI_SCREENSHOT;
-  if (docs) {
-    test.setTimeout(120_000);
-    await spreadOverIntervals(page, request, 4);
-  }
-  const sum = await post(request, 'compute_sum', { numbers: [4, 8, 15, 16, 23, 42] }, 'high');
-  const flaky = await post(request, 'unstable_task', { failure_rate: 1 });
-  const doomed = await post(request, 'data_processing', { rows: 250_000 });
-  expect((await request.delete(`/tasks/${doomed}`)).status()).toBe(200);
-  await expect(badge(page, sum)).toHaveText(/completed/);
-  await expect(badge(page, flaky)).toHaveText(/failed/);
-  await expect(badge(page, doomed)).toHaveText(/cancelled/);
-
-  // Three run at once (TASKWIRE_CONCURRENCY=3), so the fourth waits.
-  const running = [];
-  for (const title of ['Weekly digest', 'Audit trail', 'Usage summary']) {
-    running.push(await post(request, 'generate_report', { title, sections: 20 }));
-  }
-  const waiting = await post(request, 'image_processing', { count: 50, operation: 'thumbnail' }, 'low');
-  await expect(row(page, running[0]!).getByRole('progressbar')).toHaveAttribute('aria-valuenow', /^[2-9]\d$/);
-  await expect(badge(page, waiting)).toHaveText(/queued/);
-  await expect(page.getByTestId('chart-finished-summary')).toContainText(/[1-9]\d* completed/);
-  await expect(page.getByTestId('count-processing')).toHaveAttribute('data-count', '3');
-  // Into test-results/ on every run; into the docs only when asked (`npm run e2e:docs`), so a
-  // plain test run leaves the work tree as it was.
-  await page.setViewportSize({ width: 1280, height: 1060 });
-  await page.screenshot({ path: test.info().outputPath('ui.png') });
-  if (docs) await page.screenshot({ path: path.resolve(UI_DIR, docs) });
 });
