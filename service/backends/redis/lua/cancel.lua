@@ -4,17 +4,18 @@
 -- Returns {'cancelled', json} | {'running', json} | {'finished', status} | {'missing'}.
 local id = ARGV[4]
 local key = task_key(id)
-local status = redis.call('HGET', key, 'status')
+local f = fetch(key)
+local status = f[3]
 if not status then return {'missing'} end
 if status == 'queued' then
   redis.call('ZREM', P .. 'queue', id)
   redis.call('ZADD', P .. 'finished', ARGV[6], id)
   note_finish(ARGV[7], 'cancelled', '')
-  return {'cancelled', move(id, 'cancelled', {'finished_at', ARGV[5]})}
+  return {'cancelled', move(id, f, 'cancelled', {'finished_at', ARGV[5]})}
 end
 if status == 'processing' then
   redis.call('HSET', key, 'cancel', '1')
-  record('cancel', id, redis.call('HGET', key, 'task_type'), status, '', '')
+  record('cancel', id, f[2], status, '', '')
   return {'running', redis.call('HGET', key, 'json')}
 end
 return {'finished', status}

@@ -16,8 +16,15 @@ local P = ARGV[1]
 local NOW_US = tonumber(ARGV[2])
 local HISTORY = ARGV[3]
 
-local FIELDS = {'task_id', 'task_type', 'status', 'priority', 'parameters', 'progress',
-  'eta_s', 'result', 'error', 'attempt', 'created_at', 'started_at', 'finished_at', 'owner'}
+-- A task's fields, in the order of the task resource, then its bookkeeping: the claim's
+-- token, a cancel asked for, the planned run time (a fragment), how many times its worker
+-- was lost. fetch() reads them all at once; AT finds one by name.
+local LOADED = {'task_id', 'task_type', 'status', 'priority', 'parameters', 'progress',
+  'eta_s', 'result', 'error', 'attempt', 'created_at', 'started_at', 'finished_at', 'owner',
+  'token', 'cancel', 'planned', 'lost'}
+local TOKEN, CANCEL, PLANNED, LOST = 15, 16, 17, 18
+local AT = {}
+for i, name in ipairs(LOADED) do AT[name] = i end
 local RANK = {high = 0, normal = 1, low = 2}
 local TWO_40 = 1099511627776
 
@@ -25,18 +32,18 @@ local function task_key(id) return P .. 'task:' .. id end
 
 local function int(n) return string.format('%d', n) end
 
--- The task's JSON, in the field order of the task resource, from its stored fragments.
-local function assemble(key)
-  local f = redis.call('HMGET', key, unpack(FIELDS))
+-- A task's fields and bookkeeping (LOADED), false for those it does not have.
+local function fetch(key) return redis.call('HMGET', key, unpack(LOADED)) end
+
+-- The task's JSON, in the field order of the task resource, from its fields (fetch()'s).
+local function to_json(f)
   local json = '{"task_id":"' .. f[1] .. '","task_type":"' .. f[2] .. '","status":"' .. f[3]
     .. '","priority":"' .. f[4] .. '","parameters":' .. f[5] .. ',"progress":' .. f[6]
     .. ',"eta_s":' .. f[7] .. ',"result":' .. f[8] .. ',"error":' .. f[9]
     .. ',"attempt":' .. f[10] .. ',"created_at":' .. f[11] .. ',"started_at":' .. f[12]
     .. ',"finished_at":' .. f[13]
   if f[14] then json = json .. ',"owner":"' .. f[14] .. '"' end  -- API keys on: the key's name
-  json = json .. '}'
-  redis.call('HSET', key, 'json', json)
-  return json
+  return json .. '}'
 end
 
 -- Records one event; returns its id. Ids are consecutive integers, starting at the clock in
@@ -53,27 +60,35 @@ local function record(name, id, task_type, status, data, owner)
   if name ~= 'cancel' then
     redis.call('HINCRBY', P .. 'eventcounts', name, 1)
     -- The task's own event ids (its latest 200), for its timeline.
-    redis.call('RPUSH', P .. 'tev:' .. id, int(eid))
-    redis.call('LTRIM', P .. 'tev:' .. id, -200, -1)
+    if redis.call('RPUSH', P .. 'tev:' .. id, int(eid)) > 200 then
+      redis.call('LTRIM', P .. 'tev:' .. id, -200, -1)
+    end
   end
   return eid
 end
 
--- Moves a task to a status: its fields, the counts, its JSON, and the event.
-local function move(id, status, changes, name)
-  local key = task_key(id)
-  local previous = redis.call('HGET', key, 'status')
+-- Moves a task whose fields `f` were just read (fetch()) to a status: `changes` (field, value
+-- pairs) and the status written with its new JSON and event id in one HSET, the counts, and
+-- the event. Returns the JSON.
+local function move(id, f, status, changes, name)
+  local previous = f[3]
   changes[#changes + 1] = 'status'
   changes[#changes + 1] = status
-  redis.call('HSET', key, unpack(changes))
+  for i = 1, #changes, 2 do
+    local at = AT[changes[i]]
+    if at then f[at] = changes[i + 1] end
+  end
+  local json = to_json(f)
+  local eid = record(name or ('task.' .. status), id, f[2], status, json, f[14])
+  changes[#changes + 1] = 'json'
+  changes[#changes + 1] = json
+  changes[#changes + 1] = 'v'
+  changes[#changes + 1] = int(eid)
+  redis.call('HSET', task_key(id), unpack(changes))
   if previous ~= status then
     redis.call('HINCRBY', P .. 'counts', previous, -1)
     redis.call('HINCRBY', P .. 'counts', status, 1)
   end
-  local json = assemble(key)
-  local about = redis.call('HMGET', key, 'task_type', 'owner')
-  local eid = record(name or ('task.' .. status), id, about[1], status, json, about[2])
-  redis.call('HSET', key, 'v', int(eid))
   return json
 end
 
@@ -130,7 +145,7 @@ local function claim_next(concurrency, lease_ms, started_at)
   local key = task_key(id)
   local token = int(redis.call('INCR', P .. 'token'))
   redis.call('ZADD', P .. 'processing', server_ms() + lease_ms, id)
-  redis.call('HSET', key, 'token', token)
-  local planned = redis.call('HGET', key, 'planned')
-  return {id, token, move(id, 'processing', {'started_at', started_at, 'eta_s', planned})}
+  local f = fetch(key)
+  return {id, token,
+    move(id, f, 'processing', {'started_at', started_at, 'eta_s', f[PLANNED], 'token', token})}
 end

@@ -5,8 +5,8 @@
 -- Returns {'ok', json} or {'ok', json, id, token, json} (a next task claimed), or {'lost'}.
 local id, status = ARGV[4], ARGV[6]
 local key = task_key(id)
-local f = redis.call('HMGET', key, 'token', 'status')
-if f[1] ~= ARGV[5] or f[2] ~= 'processing' then return {'lost'} end
+local f = fetch(key)
+if f[TOKEN] ~= ARGV[5] or f[3] ~= 'processing' then return {'lost'} end
 local changes = {'finished_at', ARGV[9], 'eta_s', 'null'}
 if status == 'completed' then
   changes[#changes + 1] = 'result'
@@ -21,7 +21,7 @@ redis.call('HDEL', key, 'token', 'cancel')
 redis.call('ZREM', P .. 'processing', id)
 redis.call('ZADD', P .. 'finished', ARGV[10], id)
 note_finish(ARGV[11], status, ARGV[12])
-local json = move(id, status, changes)
+local json = move(id, f, status, changes)
 if ARGV[13] ~= '' then
   local claimed = claim_next(tonumber(ARGV[13]), tonumber(ARGV[14]), ARGV[15])
   if claimed then return {'ok', json, claimed[1], claimed[2], claimed[3]} end

@@ -10,24 +10,23 @@ local ids = redis.call('ZRANGEBYSCORE', P .. 'processing', '-inf', server_ms(),
   'LIMIT', 0, tonumber(ARGV[6]))
 for _, id in ipairs(ids) do
   local key = task_key(id)
-  local f = redis.call('HMGET', key, 'cancel', 'lost', 'attempt', 'priority')
+  local f = fetch(key)
   redis.call('ZREM', P .. 'processing', id)
   redis.call('HDEL', key, 'token', 'cancel')
-  local lost = tonumber(f[2] or '0') + 1
-  redis.call('HSET', key, 'lost', int(lost))
-  if f[1] then
+  local lost = tonumber(f[LOST] or '0') + 1
+  if f[CANCEL] then
     redis.call('ZADD', P .. 'finished', ARGV[5], id)
     note_finish(ARGV[8], 'cancelled', '')
-    move(id, 'cancelled', {'finished_at', ARGV[4], 'eta_s', 'null'})
+    move(id, f, 'cancelled', {'finished_at', ARGV[4], 'eta_s', 'null', 'lost', int(lost)})
   elseif lost >= 2 then
     redis.call('ZADD', P .. 'finished', ARGV[5], id)
     note_finish(ARGV[8], 'failed', '')
-    move(id, 'failed', {'finished_at', ARGV[4], 'eta_s', 'null', 'error',
+    move(id, f, 'failed', {'finished_at', ARGV[4], 'eta_s', 'null', 'lost', int(lost), 'error',
       '{"type":"WorkerLostError","message":"the worker running it was lost twice"}'})
   else
     enqueue(id, f[4])
-    move(id, 'queued', {'attempt', int(tonumber(f[3]) + 1), 'progress', '0', 'eta_s', 'null',
-      'started_at', 'null'})
+    move(id, f, 'queued', {'attempt', int(tonumber(f[10]) + 1), 'progress', '0',
+      'eta_s', 'null', 'started_at', 'null', 'lost', int(lost)})
   end
 end
 return #ids

@@ -4,16 +4,15 @@
 -- Returns {'ok', json} or {'lost'}.
 local id = ARGV[4]
 local key = task_key(id)
-local f = redis.call('HMGET', key, 'token', 'status', 'attempt', 'priority', 'cancel')
-if f[1] ~= ARGV[5] or f[2] ~= 'processing' then return {'lost'} end
-redis.call('HDEL', key, 'token')
+local f = fetch(key)
+if f[TOKEN] ~= ARGV[5] or f[3] ~= 'processing' then return {'lost'} end
+redis.call('HDEL', key, 'token', 'cancel')
 redis.call('ZREM', P .. 'processing', id)
-if f[5] then  -- a cancel was asked for: it ends here instead
-  redis.call('HDEL', key, 'cancel')
+if f[CANCEL] then  -- a cancel was asked for: it ends here instead
   redis.call('ZADD', P .. 'finished', ARGV[7], id)
   note_finish(ARGV[8], 'cancelled', '')
-  return {'ok', move(id, 'cancelled', {'finished_at', ARGV[6], 'eta_s', 'null'})}
+  return {'ok', move(id, f, 'cancelled', {'finished_at', ARGV[6], 'eta_s', 'null'})}
 end
 enqueue(id, f[4])
-return {'ok', move(id, 'queued', {'attempt', int(tonumber(f[3]) + 1), 'progress', '0',
+return {'ok', move(id, f, 'queued', {'attempt', int(tonumber(f[10]) + 1), 'progress', '0',
   'eta_s', 'null', 'started_at', 'null'})}

@@ -20,19 +20,24 @@ while held >= tonumber(ARGV[11]) do
   remove(oldest[1])
   held = held - 1
 end
-local key = task_key(id)
-local seq = redis.call('INCR', P .. 'seq')
-redis.call('HSET', key, 'task_id', id, 'task_type', task_type, 'status', 'queued',
+local owner = ARGV[15] ~= '' and ARGV[15]
+local json = to_json({id, task_type, 'queued', priority, ARGV[7], '0', 'null', 'null', 'null',
+  '1', ARGV[8], 'null', 'null', owner})
+local eid = record('task.queued', id, task_type, 'queued', json, owner)
+local fields = {'task_id', id, 'task_type', task_type, 'status', 'queued',
   'priority', priority, 'parameters', ARGV[7], 'progress', '0', 'eta_s', 'null',
   'result', 'null', 'error', 'null', 'attempt', '1', 'created_at', ARGV[8],
-  'started_at', 'null', 'finished_at', 'null', 'planned', ARGV[9], 'lost', '0')
-if ARGV[15] ~= '' then redis.call('HSET', key, 'owner', ARGV[15]) end
+  'started_at', 'null', 'finished_at', 'null', 'planned', ARGV[9], 'lost', '0',
+  'json', json, 'v', int(eid)}
+if owner then
+  fields[#fields + 1] = 'owner'
+  fields[#fields + 1] = owner
+end
+redis.call('HSET', task_key(id), unpack(fields))
+local seq = redis.call('INCR', P .. 'seq')
 redis.call('ZADD', P .. 'tasks', seq, id)
 redis.call('ZADD', P .. 'queue', RANK[priority] * TWO_40 + seq, id)
 redis.call('HINCRBY', P .. 'counts', 'queued', 1)
-local json = assemble(key)
-local eid = record('task.queued', id, task_type, 'queued', json, ARGV[15])
-redis.call('HSET', key, 'v', int(eid))
 if ARGV[12] ~= '' then
   redis.call('HSET', ARGV[12], 'state', 'done', 'fp', ARGV[13], 'task', id)
   redis.call('PEXPIRE', ARGV[12], ARGV[14])
