@@ -140,7 +140,14 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    asyncio.run(run_worker(settings))
+    # The event loop uvicorn picks for the API processes: uvloop where it is installed
+    # (uvicorn[standard] brings it), else asyncio's own.
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it on Linux and macOS
+        asyncio.run(run_worker(settings))
+    else:
+        uvloop.run(run_worker(settings))
 
 
 if __name__ == "__main__":
