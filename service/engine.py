@@ -73,16 +73,28 @@ class Engine:
         self.outcomes: Counter[tuple[str, str]] = Counter()
         """Tasks this process ended, by type and status, since it started."""
         self._closing = False
+        self._held: dict[str, tuple[Claim, asyncio.Task[None]]] = {}
+        """The claims running here, by lease token, with their jobs (leased backends)."""
+        self._lost: set[str] = set()
+        """Tokens of the claims whose lease was lost while their job ran."""
+        self._leases: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start taking tasks from the queue."""
         self.pool.start()
+        if self._backend.lease_s is not None:
+            self._leases = asyncio.create_task(
+                self._keep_leases(self._backend.lease_s), name="taskwire leases"
+            )
 
     async def close(self) -> None:
         """Stop the workers. Running tasks are released (see ``Backend.release``): back to
         the queue where the backend outlives this process, else ``cancelled``."""
         self._closing = True
         await self.pool.close()
+        if self._leases is not None:
+            self._leases.cancel()
+            await asyncio.gather(self._leases, return_exceptions=True)
 
     async def submit(
         self,
@@ -134,35 +146,39 @@ class Engine:
 
     async def _run(self, claim: Claim) -> None:
         if self._backend.lease_s is None:
-            await self._work(claim, lost=None)
+            await self._work(claim)
             return
         job = asyncio.current_task()
         assert job is not None
-        lost = asyncio.Event()
-        renewing = asyncio.create_task(self._renew(claim, self._backend.lease_s, job, lost))
+        self._held[claim.token] = (claim, job)
         try:
-            await self._work(claim, lost)
+            await self._work(claim)
         finally:
-            renewing.cancel()
-            await asyncio.gather(renewing, return_exceptions=True)
+            del self._held[claim.token]
+            self._lost.discard(claim.token)
 
-    async def _renew(
-        self, claim: Claim, lease_s: float, job: asyncio.Task[None], lost: asyncio.Event
-    ) -> None:
-        """Renew the claim's lease three times per lease; if it was lost, stop the job."""
+    async def _keep_leases(self, lease_s: float) -> None:
+        """Renew the lease of every task running here three times per lease, all at once (one
+        round trip for them all), rather than a timer task for each job."""
         while True:
             await asyncio.sleep(lease_s / 3)
-            try:
-                await self._backend.renew(claim)
-            except LeaseLost:
-                logger.warning("task %s: the lease was lost; stopping it here", claim.task.task_id)
-                lost.set()
-                job.cancel()
-                return
-            except BackendUnavailable as exc:  # the lease may still hold: try again
-                logger.warning("task %s: could not renew its lease: %s", claim.task.task_id, exc)
+            await asyncio.gather(*(self._renew(claim, job) for claim, job in self._held.values()))
 
-    async def _work(self, claim: Claim, lost: asyncio.Event | None) -> None:
+    async def _renew(self, claim: Claim, job: asyncio.Task[None]) -> None:
+        """Renew one lease; if it was lost, stop its job (another worker may hold the task)."""
+        try:
+            await self._backend.renew(claim)
+        except LeaseLost:
+            if claim.token in self._held:  # not merely ended meanwhile
+                logger.warning("task %s: the lease was lost; stopping it here", claim.task.task_id)
+                self._lost.add(claim.token)
+                job.cancel()
+        except BackendUnavailable as exc:  # the lease may still hold: try again
+            logger.warning("task %s: could not renew its lease: %s", claim.task.task_id, exc)
+        except Exception:  # a bug: logged, and the other leases still kept
+            logger.exception("task %s: renewing its lease failed", claim.task.task_id)
+
+    async def _work(self, claim: Claim) -> None:
         task = claim.task
         params = TASK_TYPES[task.task_type].model_validate(task.parameters)
         duration_s = params.base_duration_s() * self._work_scale
@@ -172,7 +188,7 @@ class Engine:
             async with asyncio.timeout(self._task_timeout_s):
                 result = await perform(params, work, self._rng)
         except asyncio.CancelledError:
-            if lost is not None and lost.is_set():
+            if claim.token in self._lost:
                 pass  # another worker holds the task now: nothing of ours to write
             elif self._closing:
                 await self._end(self._backend.release(claim))
@@ -222,10 +238,12 @@ class Engine:
         self, claim: Claim, duration_s: float
     ) -> Callable[[float], Awaitable[None]]:
         last_percent, last_at = 0, -math.inf
-        step = progress_step(len(task_json(claim.task)))
+        step = 0  # sized at the first report: most tasks of instant work never make one
 
         async def report(fraction: float) -> None:
-            nonlocal last_percent, last_at
+            nonlocal last_percent, last_at, step
+            if not step:
+                step = progress_step(len(task_json(claim.task)))
             percent = min(int(fraction * 100), 99)  # 100 means completed
             now = self._monotonic()
             if percent >= last_percent + step and now - last_at >= PROGRESS_MIN_INTERVAL_S:

@@ -571,8 +571,8 @@ async def test_progress_moves_with_the_work_and_eta_counts_down(
 
 
 class LeasedBackend(MemoryBackend):
-    """A memory backend whose claims are leases, as on Redis: renewals are counted, and the
-    test decides when one is refused; a release puts the task back in the queue."""
+    """A memory backend whose claims are leases, as on Redis: renewals are counted by task,
+    and the test decides whose are refused; a release puts the task back in the queue."""
 
     def __init__(self, clock: FakeClock, lease_s: float) -> None:
         super().__init__(
@@ -584,17 +584,25 @@ class LeasedBackend(MemoryBackend):
             monotonic=clock,
         )
         self.lease_s = lease_s
-        self.renewals = 0
-        self.renewed = asyncio.Event()
-        self.refuse_renewals = False
+        self.renewals: Counter[str] = Counter()
+        self.refused: set[str] = set()
+        """Task ids whose lease another worker has taken over."""
         self.released: list[str] = []
+        self._renewed = asyncio.Condition()
 
     async def renew(self, claim: Claim) -> None:
-        self.renewals += 1
-        self.renewed.set()
-        if self.refuse_renewals:
-            raise LeaseLost(claim.task.task_id)
+        task_id = claim.task.task_id
+        async with self._renewed:
+            self.renewals[task_id] += 1
+            self._renewed.notify_all()
+        if task_id in self.refused:
+            raise LeaseLost(task_id)
         await super().renew(claim)
+
+    async def renewed(self, task_id: str, times: int) -> None:
+        """Wait until the task's lease has been renewed (or refused) ``times`` times in all."""
+        async with asyncio.timeout(FAILSAFE_S), self._renewed:
+            await self._renewed.wait_for(lambda: self.renewals[task_id] >= times)
 
     async def release(self, claim: Claim) -> Task:
         self.released.append(claim.task.task_id)
@@ -609,17 +617,40 @@ async def test_a_running_task_s_lease_is_renewed_and_a_lost_lease_stops_it_silen
     async with started(engine):
         task = await engine.submit(submission())
         await gate.reached_by(1)
+        await backend.renewed(task.task_id, 1)
+        job = engine.pool._jobs[task.task_id]
+        backend.refused.add(task.task_id)  # another worker has taken it over
         async with asyncio.timeout(FAILSAFE_S):
-            await backend.renewed.wait()
-        backend.refuse_renewals = True  # another worker has taken it over
-        backend.renewed.clear()
-        async with asyncio.timeout(FAILSAFE_S):
-            await backend.renewed.wait()
-            await asyncio.wait(set(engine.pool._jobs.values()))  # it ends on the refusal
+            await asyncio.wait({job})  # it ends on the refusal
         # The job stopped, and wrote nothing: the task is the new holder's business.
         assert (await backend.get(task.task_id)).status is PROCESSING
         assert engine.outcomes == Counter()
         assert gate.inside == 0
+
+
+async def test_every_running_task_s_lease_is_kept_and_a_lost_one_stops_only_its_job(
+    clock: FakeClock, gate: Gate
+) -> None:
+    backend = LeasedBackend(clock, lease_s=0.03)
+    engine = new_engine(backend, clock)
+    async with started(engine):
+        kept, taken = [await engine.submit(submission()) for _ in range(2)]
+        await gate.reached_by(2)
+        await backend.renewed(kept.task_id, 1)
+        await backend.renewed(taken.task_id, 1)
+        jobs = dict(engine.pool._jobs)
+        backend.refused.add(taken.task_id)
+        async with asyncio.timeout(FAILSAFE_S):
+            await asyncio.wait({jobs[taken.task_id]})
+        # The other job runs on, and its lease is still kept.
+        assert not jobs[kept.task_id].done()
+        await backend.renewed(kept.task_id, backend.renewals[kept.task_id] + 2)
+        gate.release.set()
+        async with asyncio.timeout(FAILSAFE_S):
+            await asyncio.wait({jobs[kept.task_id]})
+        assert (await backend.get(kept.task_id)).status is COMPLETED
+        assert (await backend.get(taken.task_id)).status is PROCESSING
+        assert engine.outcomes == Counter({("compute_sum", "completed"): 1})
 
 
 async def test_closing_releases_running_tasks_to_a_backend_that_outlives_the_process(
@@ -631,7 +662,7 @@ async def test_closing_releases_running_tasks_to_a_backend_that_outlives_the_pro
         task = await engine.submit(submission())
         await gate.reached_by(1)
     assert backend.released == [task.task_id]
-    assert backend.renewals == 0  # a 60 s lease had no need of it yet
+    assert backend.renewals == Counter()  # a 60 s lease had no need of it yet
 
 
 # Large tasks report progress in coarser steps -----------------------------------------------
