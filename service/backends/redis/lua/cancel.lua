@@ -11,7 +11,7 @@ if status == 'queued' then
   redis.call('ZREM', P .. 'queue', id)
   redis.call('ZADD', P .. 'finished', ARGV[6], id)
   note_finish(ARGV[7], 'cancelled', '')
-  return {'cancelled', move(id, f, 'cancelled', {'finished_at', ARGV[5]})}
+  return {'cancelled', move(id, f, 'cancelled', {finished_at = ARGV[5]})}
 end
 if status == 'processing' then
   redis.call('HSET', key, 'cancel', '1')

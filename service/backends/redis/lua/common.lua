@@ -18,13 +18,12 @@ local HISTORY = ARGV[3]
 
 -- A task's fields, in the order of the task resource, then its bookkeeping: the claim's
 -- token, a cancel asked for, the planned run time (a fragment), how many times its worker
--- was lost. fetch() reads them all at once; AT finds one by name.
+-- was lost. fetch() reads them all at once. (This prelude runs on every call: it builds no
+-- table it can do without.)
 local LOADED = {'task_id', 'task_type', 'status', 'priority', 'parameters', 'progress',
   'eta_s', 'result', 'error', 'attempt', 'created_at', 'started_at', 'finished_at', 'owner',
   'token', 'cancel', 'planned', 'lost'}
 local TOKEN, CANCEL, PLANNED, LOST = 15, 16, 17, 18
-local AT = {}
-for i, name in ipairs(LOADED) do AT[name] = i end
 local RANK = {high = 0, normal = 1, low = 2}
 local TWO_40 = 1099511627776
 
@@ -35,13 +34,16 @@ local function int(n) return string.format('%d', n) end
 -- A task's fields and bookkeeping (LOADED), false for those it does not have.
 local function fetch(key) return redis.call('HMGET', key, unpack(LOADED)) end
 
--- The task's JSON, in the field order of the task resource, from its fields (fetch()'s).
-local function to_json(f)
-  local json = '{"task_id":"' .. f[1] .. '","task_type":"' .. f[2] .. '","status":"' .. f[3]
-    .. '","priority":"' .. f[4] .. '","parameters":' .. f[5] .. ',"progress":' .. f[6]
-    .. ',"eta_s":' .. f[7] .. ',"result":' .. f[8] .. ',"error":' .. f[9]
-    .. ',"attempt":' .. f[10] .. ',"created_at":' .. f[11] .. ',"started_at":' .. f[12]
-    .. ',"finished_at":' .. f[13]
+-- The task's JSON, in the field order of the task resource: its fields `f` (fetch()'s) with
+-- the changes `c` (field = value) over them. A task's id, type, priority, parameters,
+-- creation time and owner never change.
+local function to_json(f, c)
+  local json = '{"task_id":"' .. f[1] .. '","task_type":"' .. f[2] .. '","status":"'
+    .. (c.status or f[3]) .. '","priority":"' .. f[4] .. '","parameters":' .. f[5]
+    .. ',"progress":' .. (c.progress or f[6]) .. ',"eta_s":' .. (c.eta_s or f[7])
+    .. ',"result":' .. (c.result or f[8]) .. ',"error":' .. (c.error or f[9])
+    .. ',"attempt":' .. (c.attempt or f[10]) .. ',"created_at":' .. f[11]
+    .. ',"started_at":' .. (c.started_at or f[12]) .. ',"finished_at":' .. (c.finished_at or f[13])
   if f[14] then json = json .. ',"owner":"' .. f[14] .. '"' end  -- API keys on: the key's name
   return json .. '}'
 end
@@ -67,26 +69,22 @@ local function record(name, id, task_type, status, data, owner)
   return eid
 end
 
--- Moves a task whose fields `f` were just read (fetch()) to a status: `changes` (field, value
--- pairs) and the status written with its new JSON and event id in one HSET, the counts, and
+-- Moves a task whose fields `f` were just read (fetch()) to a status: the `changes` (field =
+-- value) and the status written with its new JSON and event id in one HSET, the counts, and
 -- the event. Returns the JSON.
 local function move(id, f, status, changes, name)
-  local previous = f[3]
-  changes[#changes + 1] = 'status'
-  changes[#changes + 1] = status
-  for i = 1, #changes, 2 do
-    local at = AT[changes[i]]
-    if at then f[at] = changes[i + 1] end
+  changes.status = status
+  local json = to_json(f, changes)
+  changes.json = json
+  changes.v = int(record(name or ('task.' .. status), id, f[2], status, json, f[14]))
+  local args = {}
+  for field, value in pairs(changes) do
+    args[#args + 1] = field
+    args[#args + 1] = value
   end
-  local json = to_json(f)
-  local eid = record(name or ('task.' .. status), id, f[2], status, json, f[14])
-  changes[#changes + 1] = 'json'
-  changes[#changes + 1] = json
-  changes[#changes + 1] = 'v'
-  changes[#changes + 1] = int(eid)
-  redis.call('HSET', task_key(id), unpack(changes))
-  if previous ~= status then
-    redis.call('HINCRBY', P .. 'counts', previous, -1)
+  redis.call('HSET', task_key(id), unpack(args))
+  if f[3] ~= status then
+    redis.call('HINCRBY', P .. 'counts', f[3], -1)
     redis.call('HINCRBY', P .. 'counts', status, 1)
   end
   return json
@@ -147,5 +145,5 @@ local function claim_next(concurrency, lease_ms, started_at)
   redis.call('ZADD', P .. 'processing', server_ms() + lease_ms, id)
   local f = fetch(key)
   return {id, token,
-    move(id, f, 'processing', {'started_at', started_at, 'eta_s', f[PLANNED], 'token', token})}
+    move(id, f, 'processing', {started_at = started_at, eta_s = f[PLANNED], token = token})}
 end

@@ -7,15 +7,12 @@ local id, status = ARGV[4], ARGV[6]
 local key = task_key(id)
 local f = fetch(key)
 if f[TOKEN] ~= ARGV[5] or f[3] ~= 'processing' then return {'lost'} end
-local changes = {'finished_at', ARGV[9], 'eta_s', 'null'}
+local changes = {finished_at = ARGV[9], eta_s = 'null'}
 if status == 'completed' then
-  changes[#changes + 1] = 'result'
-  changes[#changes + 1] = ARGV[7]
-  changes[#changes + 1] = 'progress'
-  changes[#changes + 1] = '100'
+  changes.result = ARGV[7]
+  changes.progress = '100'
 elseif status == 'failed' then
-  changes[#changes + 1] = 'error'
-  changes[#changes + 1] = ARGV[8]
+  changes.error = ARGV[8]
 end
 redis.call('HDEL', key, 'token', 'cancel')
 redis.call('ZREM', P .. 'processing', id)

@@ -17,16 +17,16 @@ for _, id in ipairs(ids) do
   if f[CANCEL] then
     redis.call('ZADD', P .. 'finished', ARGV[5], id)
     note_finish(ARGV[8], 'cancelled', '')
-    move(id, f, 'cancelled', {'finished_at', ARGV[4], 'eta_s', 'null', 'lost', int(lost)})
+    move(id, f, 'cancelled', {finished_at = ARGV[4], eta_s = 'null', lost = int(lost)})
   elseif lost >= 2 then
     redis.call('ZADD', P .. 'finished', ARGV[5], id)
     note_finish(ARGV[8], 'failed', '')
-    move(id, f, 'failed', {'finished_at', ARGV[4], 'eta_s', 'null', 'lost', int(lost), 'error',
-      '{"type":"WorkerLostError","message":"the worker running it was lost twice"}'})
+    move(id, f, 'failed', {finished_at = ARGV[4], eta_s = 'null', lost = int(lost),
+      error = '{"type":"WorkerLostError","message":"the worker running it was lost twice"}'})
   else
     enqueue(id, f[4])
-    move(id, f, 'queued', {'attempt', int(tonumber(f[10]) + 1), 'progress', '0',
-      'eta_s', 'null', 'started_at', 'null', 'lost', int(lost)})
+    move(id, f, 'queued', {attempt = int(tonumber(f[10]) + 1), progress = '0',
+      eta_s = 'null', started_at = 'null', lost = int(lost)})
   end
 end
 return #ids

@@ -11,8 +11,8 @@ redis.call('ZREM', P .. 'processing', id)
 if f[CANCEL] then  -- a cancel was asked for: it ends here instead
   redis.call('ZADD', P .. 'finished', ARGV[7], id)
   note_finish(ARGV[8], 'cancelled', '')
-  return {'ok', move(id, f, 'cancelled', {'finished_at', ARGV[6], 'eta_s', 'null'})}
+  return {'ok', move(id, f, 'cancelled', {finished_at = ARGV[6], eta_s = 'null'})}
 end
 enqueue(id, f[4])
-return {'ok', move(id, f, 'queued', {'attempt', int(tonumber(f[10]) + 1), 'progress', '0',
-  'eta_s', 'null', 'started_at', 'null'})}
+return {'ok', move(id, f, 'queued', {attempt = int(tonumber(f[10]) + 1), progress = '0',
+  eta_s = 'null', started_at = 'null'})}

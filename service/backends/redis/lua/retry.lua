@@ -11,6 +11,6 @@ if redis.call('ZCARD', P .. 'queue') >= tonumber(ARGV[5]) then
 end
 redis.call('ZREM', P .. 'finished', id)
 enqueue(id, f[4])
-return {'ok', move(id, f, 'queued', {'attempt', int(tonumber(f[10]) + 1), 'progress', '0',
-  'eta_s', 'null', 'result', 'null', 'error', 'null', 'started_at', 'null',
-  'finished_at', 'null', 'lost', '0'})}
+return {'ok', move(id, f, 'queued', {attempt = int(tonumber(f[10]) + 1), progress = '0',
+  eta_s = 'null', result = 'null', error = 'null', started_at = 'null', finished_at = 'null',
+  lost = '0'})}

@@ -22,7 +22,7 @@ while held >= tonumber(ARGV[11]) do
 end
 local owner = ARGV[15] ~= '' and ARGV[15]
 local json = to_json({id, task_type, 'queued', priority, ARGV[7], '0', 'null', 'null', 'null',
-  '1', ARGV[8], 'null', 'null', owner})
+  '1', ARGV[8], 'null', 'null', owner}, {})
 local eid = record('task.queued', id, task_type, 'queued', json, owner)
 local fields = {'task_id', id, 'task_type', task_type, 'status', 'queued',
   'priority', priority, 'parameters', ARGV[7], 'progress', '0', 'eta_s', 'null',
