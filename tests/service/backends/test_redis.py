@@ -17,7 +17,7 @@ from service.backends.redis.backend import cancelled, redacted
 from service.backends.redis.codec import Entry
 from service.errors import BackendUnavailable, LeaseLost
 from service.events import EventFilter
-from service.model import TaskStatus
+from service.model import TaskError, TaskStatus
 from tests.processes import free_port
 from tests.service.backends.test_conformance import new_task, submit
 from tests.support import FAILSAFE_S, FakeClock
@@ -265,6 +265,28 @@ def test_a_redis_url_is_shown_without_its_password(url: str, shown: str) -> None
 
 
 # The rate-limit window
+
+
+async def test_an_interval_s_stats_expire_however_their_first_count_came(
+    make_redis: MakeRedis, redis_prefix: str
+) -> None:
+    async with make_redis() as backend:
+        redis = backend._redis
+        # A failure makes the interval's key; a completion and a cancel count into it.
+        await submit(backend)
+        failure = TaskError("TaskFailedError", "no")
+        await backend.finish(await claim(backend), TaskStatus.FAILED, error=failure)
+        await submit(backend)
+        await backend.finish(await claim(backend), TaskStatus.COMPLETED, result=1)
+        await backend.cancel((await submit(backend)).task_id)
+        [key] = [key async for key in redis.scan_iter(match=f"*{redis_prefix}*stats:*")]
+        counts = await redis.hgetall(key)
+        assert {k: v for k, v in counts.items() if k.startswith(b"f:")} == {
+            b"f:failed": b"1",
+            b"f:completed": b"1",
+            b"f:cancelled": b"1",
+        }
+        assert 0 < await redis.ttl(key) <= 15 * 60 + 15
 
 
 async def test_a_rate_window_is_one_list_that_outlives_its_first_request_by_a_window(

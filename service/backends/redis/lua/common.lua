@@ -127,9 +127,11 @@ local STATS_TTL_S = 15 * 60 + 15
 
 local function note_finish(stats_key, outcome, run_time_field)
   if stats_key == '' then return end
-  redis.call('HINCRBY', stats_key, 'f:' .. outcome, 1)
+  -- A first count may have made the key: it gets its TTL (a key that was there has one).
+  if redis.call('HINCRBY', stats_key, 'f:' .. outcome, 1) == 1 then
+    redis.call('EXPIRE', stats_key, STATS_TTL_S)
+  end
   if run_time_field ~= '' then redis.call('HINCRBY', stats_key, run_time_field, 1) end
-  redis.call('EXPIRE', stats_key, STATS_TTL_S)
 end
 
 -- If fewer than `concurrency` tasks process across the service, the first queued task moves
