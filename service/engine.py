@@ -154,7 +154,7 @@ class Engine:
         try:
             await self._work(claim)
         finally:
-            del self._held[claim.token]
+            self._held.pop(claim.token, None)
             self._lost.discard(claim.token)
 
     async def _keep_leases(self, lease_s: float) -> None:
@@ -191,17 +191,17 @@ class Engine:
             if claim.token in self._lost:
                 pass  # another worker holds the task now: nothing of ours to write
             elif self._closing:
-                await self._end(self._backend.release(claim))
+                await self._end(claim, self._backend.release(claim))
             else:
-                await self._end(finish(claim, TaskStatus.CANCELLED))
+                await self._end(claim, finish(claim, TaskStatus.CANCELLED))
             raise
         except TimeoutError:
             message = f"the task ran longer than its {self._task_timeout_s:g} s limit"
             error = TaskError("TimeoutError", message)
-            await self._end(finish(claim, TaskStatus.FAILED, error=error))
+            await self._end(claim, finish(claim, TaskStatus.FAILED, error=error))
         except TaskFailedError as exc:
             error = TaskError("TaskFailedError", str(exc))
-            await self._end(finish(claim, TaskStatus.FAILED, error=error))
+            await self._end(claim, finish(claim, TaskStatus.FAILED, error=error))
         except (LeaseLost, BackendUnavailable) as exc:
             # Its lease will run out and the task go back to the queue; nothing to write.
             logger.warning("task %s stopped here: %s", task.task_id, exc)
@@ -209,9 +209,9 @@ class Engine:
             # A bug in a task type fails that task, visibly, and leaves the worker serving.
             logger.exception("task %s (%s) raised", task.task_id, task.task_type)
             error = TaskError(type(exc).__name__, str(exc))
-            await self._end(finish(claim, TaskStatus.FAILED, error=error))
+            await self._end(claim, finish(claim, TaskStatus.FAILED, error=error))
         else:
-            await self._end(finish(claim, TaskStatus.COMPLETED, result=result))
+            await self._end(claim, finish(claim, TaskStatus.COMPLETED, result=result))
 
     def _finish(
         self, claim: Claim, status: TaskStatus, **outcome: Any
@@ -220,7 +220,10 @@ class Engine:
         task, which the backend may claim in the same step (``then_claim``)."""
         return self._backend.finish(claim, status, then_claim=not self._closing, **outcome)
 
-    async def _end(self, finishing: Coroutine[Any, Any, Task]) -> None:
+    async def _end(self, claim: Claim, finishing: Coroutine[Any, Any, Task]) -> None:
+        # Its end is on its way: the lease needs no renewal now, and a renewal already sent
+        # that the backend refuses (it ran the end first) is no reason to stop this job.
+        self._held.pop(claim.token, None)
         try:
             task = await finishing
         except (LeaseLost, BackendUnavailable) as exc:

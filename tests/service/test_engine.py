@@ -653,6 +653,43 @@ async def test_every_running_task_s_lease_is_kept_and_a_lost_one_stops_only_its_
         assert engine.outcomes == Counter({("compute_sum", "completed"): 1})
 
 
+class EndInFlight(LeasedBackend):
+    """Holds every finish until the test lets it end, as a round trip still in flight."""
+
+    def __init__(self, clock: FakeClock, lease_s: float) -> None:
+        super().__init__(clock, lease_s)
+        self.finishing: asyncio.Future[Claim] = asyncio.get_running_loop().create_future()
+        self.may_end = asyncio.Event()
+
+    async def finish(self, claim: Claim, status: TaskStatus, **outcome: Any) -> Task:
+        if not self.finishing.done():
+            self.finishing.set_result(claim)
+        await self.may_end.wait()
+        return await super().finish(claim, status, **outcome)
+
+
+async def test_a_renewal_refused_once_the_task_s_end_is_sent_leaves_the_job_to_end(
+    clock: FakeClock,
+) -> None:
+    backend = EndInFlight(clock, lease_s=60)
+    engine = new_engine(backend, clock)
+    async with started(engine):
+        task = await engine.submit(submission())
+        async with asyncio.timeout(FAILSAFE_S):
+            claim = await backend.finishing
+        job = engine.pool._jobs[task.task_id]
+        # The store ran the end first, so a renewal sent meanwhile (a tick of the lease
+        # keeper that took the claim just before) is refused:
+        backend.refused.add(task.task_id)
+        await engine._renew(claim, job)
+        backend.may_end.set()
+        async with asyncio.timeout(FAILSAFE_S):
+            await asyncio.wait({job})
+        assert not job.cancelled()
+        assert (await backend.get(task.task_id)).status is COMPLETED
+        assert engine.outcomes == Counter({("compute_sum", "completed"): 1})
+
+
 async def test_closing_releases_running_tasks_to_a_backend_that_outlives_the_process(
     clock: FakeClock, gate: Gate
 ) -> None:
