@@ -12,6 +12,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import httpx
 import pytest
 
 from service.access import new_key
@@ -20,14 +21,24 @@ from tests.processes import BIN, ROOT, spawn
 
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
-    "keys", [pytest.param(False, id="open"), pytest.param(True, id="with-an-api-key")]
+    ("keys", "backend"),
+    [
+        pytest.param(False, "memory", id="open"),
+        pytest.param(True, "memory", id="with-an-api-key"),
+        pytest.param(False, "redis", id="on-redis"),
+    ],
 )
-def test_schemathesis_finds_nothing(keys: bool, tmp_path: Path) -> None:
+def test_schemathesis_finds_nothing(
+    keys: bool, backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     settings = {
         "TASKWIRE_WORK_SCALE": "0",
         "TASKWIRE_RATE_LIMIT": "0",
         "TASKWIRE_LOG_LEVEL": "warning",
     }
+    if backend == "redis":  # the same contract, kept by the other backend
+        settings["TASKWIRE_BACKEND"] = request.getfixturevalue("redis_url")
+        settings["TASKWIRE_REDIS_PREFIX"] = request.getfixturevalue("redis_prefix")
     config = []
     if keys:  # every operation then asks for a key, which schemathesis knows to send
         key, line = new_key("fuzzer")
@@ -39,6 +50,8 @@ def test_schemathesis_finds_nothing(keys: bool, tmp_path: Path) -> None:
         )
         config = ["--config-file", str(tmp_path / "schemathesis.toml")]
     with spawn("uvicorn", **settings) as (url, _):
+        health = httpx.get(f"{url}/healthz").json()
+        assert health["backend"].startswith(backend)
         result = subprocess.run(
             [
                 str(BIN / "schemathesis"),
