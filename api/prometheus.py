@@ -145,6 +145,10 @@ class Metrics:
         self.scraped.register(self._service)
         self._dropped_seen = 0
         self._request_slots: dict[tuple[str, str, int], _Slot] = {}
+        # A task's series by (type, status) and by priority: as few as the type names,
+        # statuses and priorities are.
+        self._task_series: dict[tuple[str, str], tuple[Counter, Histogram]] = {}
+        self._queued_series: dict[str, Histogram] = {}
         self.observe_request: Callable[[str, str, int, float], None] = (
             self._observe_shared if self._durations is None else self._durations.observe
         )
@@ -174,13 +178,21 @@ class Metrics:
 
     def observe_task(self, task: Task) -> None:
         """A task this process ended: its run time, and how long it waited first."""
-        self.ended.labels(task.task_type, task.status.value).inc()
+        key = (task.task_type, task.status.value)
+        series = self._task_series.get(key)
+        if series is None:  # labels() takes a lock and checks its values: once per pair
+            series = self._task_series[key] = (self.ended.labels(*key), self.run_time.labels(*key))
+        ended, run_time = series
+        ended.inc()
         if task.started_at is not None and task.finished_at is not None:
-            run_s = (task.finished_at - task.started_at).total_seconds()
-            self.run_time.labels(task.task_type, task.status.value).observe(run_s)
+            run_time.observe((task.finished_at - task.started_at).total_seconds())
             if task.attempt == 1:
-                waited_s = (task.started_at - task.created_at).total_seconds()
-                self.queued_time.labels(task.priority).observe(waited_s)
+                queued = self._queued_series.get(task.priority)
+                if queued is None:
+                    queued = self._queued_series[task.priority] = self.queued_time.labels(
+                        task.priority
+                    )
+                queued.observe((task.started_at - task.created_at).total_seconds())
 
     async def render(self) -> bytes:
         await self._seek_role()

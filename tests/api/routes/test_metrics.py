@@ -47,6 +47,26 @@ async def test_metrics_are_prometheus_text(app: FastAPI, client: httpx.AsyncClie
     assert f'{posts},status="2xx"}} 1.0' in text
 
 
+async def test_every_ended_task_counts_in_its_series_with_its_run_and_wait(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    failing = {"task_type": "unstable_task", "parameters": {"failure_rate": 1}}
+    for body in (SUM, SUM, {**SUM, "priority": "high"}, failing):
+        response = await client.post("/tasks", json=body)
+        assert response.status_code == 202, response.text
+        await finished(backend_of(app), response.json()["task_id"])
+    text = (await client.get("/metrics")).text
+    for line in (
+        'taskwire_tasks_finished_total{status="completed",task_type="compute_sum"} 3.0',
+        'taskwire_tasks_finished_total{status="failed",task_type="unstable_task"} 1.0',
+        'taskwire_task_run_seconds_count{outcome="completed",task_type="compute_sum"} 3.0',
+        'taskwire_task_run_seconds_count{outcome="failed",task_type="unstable_task"} 1.0',
+        'taskwire_task_queued_seconds_count{priority="normal"} 3.0',
+        'taskwire_task_queued_seconds_count{priority="high"} 1.0',
+    ):
+        assert line in text, line
+
+
 class Uniterable(dict[str, Any]):
     """A dict that refuses to be iterated: reading it whole would cost O(tasks held)."""
 
