@@ -20,18 +20,17 @@ while held >= tonumber(ARGV[11]) do
   remove(oldest[1])
   held = held - 1
 end
-local owner = ARGV[15] ~= '' and ARGV[15]
-local json = to_json({id, task_type, 'queued', priority, ARGV[7], '0', 'null', 'null', 'null',
-  '1', ARGV[8], 'null', 'null', owner}, {})
-local eid = record('task.queued', id, task_type, 'queued', json, owner)
-local fields = {'task_id', id, 'task_type', task_type, 'status', 'queued',
-  'priority', priority, 'parameters', ARGV[7], 'progress', '0', 'eta_s', 'null',
-  'result', 'null', 'error', 'null', 'attempt', '1', 'created_at', ARGV[8],
-  'started_at', 'null', 'finished_at', 'null', 'planned', ARGV[9], 'lost', '0',
-  'json', json, 'v', int(eid)}
-if owner then
-  fields[#fields + 1] = 'owner'
-  fields[#fields + 1] = owner
+-- The new task's fields in fetch()'s order (its owner false when API keys are off).
+local f = {id, task_type, 'queued', priority, ARGV[7], '0', 'null', 'null', 'null', '1',
+  ARGV[8], 'null', 'null', ARGV[15] ~= '' and ARGV[15]}
+local json = to_json(f, {})
+local eid = record('task.queued', id, task_type, 'queued', json, f[14])
+local fields = {'planned', ARGV[9], 'lost', '0', 'json', json, 'v', int(eid)}
+for i = 1, #LOADED do
+  if f[i] then
+    fields[#fields + 1] = LOADED[i]
+    fields[#fields + 1] = f[i]
+  end
 end
 redis.call('HSET', task_key(id), unpack(fields))
 local seq = redis.call('INCR', P .. 'seq')
