@@ -252,7 +252,10 @@ class Engine:
             if percent >= last_percent + step and now - last_at >= PROGRESS_MIN_INTERVAL_S:
                 last_percent, last_at = percent, now
                 eta_s = round(duration_s * (1.0 - fraction), 1)
-                await self._backend.progress(claim, percent=percent, eta_s=eta_s)
+                try:
+                    await self._backend.progress(claim, percent=percent, eta_s=eta_s)
+                except BackendUnavailable as exc:  # a report missed; the work goes on
+                    logger.warning("task %s: progress not recorded: %s", claim.task.task_id, exc)
 
         return report
 

@@ -59,7 +59,7 @@ class WorkerPool:
             # Soon, not now: a job cancelled before its first step would never run at all,
             # and so never record the end of its claimed task. Its first step is already
             # scheduled, so it starts, and takes the cancel at its first await.
-            asyncio.get_running_loop().call_soon(job.cancel)
+            asyncio.get_running_loop().call_soon(_cancel_once, job)
         return job
 
     async def close(self) -> None:
@@ -87,6 +87,14 @@ class WorkerPool:
             del self._jobs[task_id]
         if not job.cancelled() and (error := job.exception()) is not None:
             logger.error("job for task %s crashed", task_id, exc_info=error)
+
+
+def _cancel_once(job: asyncio.Task[None]) -> None:
+    """Cancel ``job`` unless it is already on its way out: a second request to stop (a cancel
+    heard twice: from the DELETE in this process, then from the stream) would interrupt the
+    job while it records its end."""
+    if not job.cancelling():
+        job.cancel()
 
 
 async def run_worker(settings: Settings) -> None:

@@ -18,7 +18,14 @@ from service.backend import Claim, TaskQuery
 from service.backends.memory import MemoryBackend
 from service.clock import Clock
 from service.engine import PROGRESS_BYTES_PER_STEP, Engine, progress_step
-from service.errors import LeaseLost, QueueFull, StoreFull, TaskConflict, TaskNotFound
+from service.errors import (
+    BackendUnavailable,
+    LeaseLost,
+    QueueFull,
+    StoreFull,
+    TaskConflict,
+    TaskNotFound,
+)
 from service.events import Event, EventFilter
 from service.model import Task, TaskStatus, task_json
 from service.tasktypes import Submission, TaskSubmission
@@ -568,6 +575,23 @@ async def test_progress_moves_with_the_work_and_eta_counts_down(
     assert 0 <= etas[-1] < etas[0] < 0.24 and etas == sorted(etas, reverse=True)
     done = await backend.get(task.task_id)
     assert (done.status, done.progress, done.eta_s) == (COMPLETED, 100, None)
+
+
+async def test_a_progress_report_the_backend_cannot_take_leaves_the_task_running(
+    backend: MemoryBackend, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redis away for a moment: the report is missed, and the task ends as its work does
+    # (left to its lease, it would come back as a lost worker's, and fail the second time).
+    async def unavailable(claim: Claim, *, percent: int, eta_s: float) -> None:
+        raise BackendUnavailable("redis", "connection refused")
+
+    monkeypatch.setattr(backend, "progress", unavailable)
+    engine = new_engine(backend, clock, monotonic=FakeClock(0.0))
+    task = await engine.submit(submission())
+    claim = await backend.claim()
+    await engine._progress_reporter(claim, duration_s=10.0)(0.5)
+    await engine._run(claim)
+    assert (await backend.get(task.task_id)).status is COMPLETED
 
 
 class LeasedBackend(MemoryBackend):

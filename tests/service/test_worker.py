@@ -127,6 +127,41 @@ async def test_cancel_stops_one_job_and_its_worker_takes_the_next_task() -> None
         await pool.close()
 
 
+async def test_a_job_asked_to_stop_twice_is_stopped_once_and_ends_its_own_way() -> None:
+    # A cancel heard twice (from the DELETE here, then from the stream): the second must not
+    # interrupt the first one's way out, where the job records its end.
+    queue = TaskQueue(10)
+    started, stopping = asyncio.Event(), asyncio.Event()
+    recorded, ending = asyncio.Event(), asyncio.Event()
+
+    async def handler(claim: Claim) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            stopping.set()
+            await ending.wait()  # its end on its way to the backend
+            recorded.set()
+            raise
+
+    pool = WorkerPool(claims_from(queue), handler, concurrency=1)
+    queue.put(make("a"))
+    pool.start()
+    try:
+        async with asyncio.timeout(FAILSAFE_S):
+            await started.wait()
+            job = pool.cancel("a")
+            assert job is not None
+            await stopping.wait()
+            assert pool.cancel("a") is job
+            await asyncio.sleep(0)  # the second request is delivered (call_soon): a no-op
+            ending.set()
+            await asyncio.wait({job})
+        assert recorded.is_set() and job.cancelled()
+    finally:
+        await pool.close()
+
+
 async def test_a_crashing_handler_is_logged_and_its_worker_carries_on(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -41,7 +41,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from service.backend import Cancelling, Claim, RateCheck, TaskPage, TaskQuery
 from service.backends.redis.codec import Entry, decode_task, fragment
 from service.backends.redis.packing import with_hiredis_packing
-from service.backends.redis.pipelining import AutoPipeline
+from service.backends.redis.pipelining import AutoPipeline, OnAnswer
 from service.clock import Clock, utc
 from service.errors import (
     BackendUnavailable,
@@ -280,9 +280,10 @@ class RedisBackend:
         options: dict[str, Any] = {
             "socket_timeout": timeout_s,
             "socket_connect_timeout": timeout_s,
-            # Once, at once, and only a broken connection: a pooled connection that Redis
-            # closed (it restarted) is replaced, while a server that does not answer is
-            # not waited for twice.
+            # Once, at once, and only a broken connection: a connection that cannot be
+            # opened is tried again, and so are redis-py's own calls, all of them reads
+            # (a server that does not answer is not waited for twice). Scripts, which
+            # change state, go by AutoPipeline, which never sends one twice.
             "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         }
         # A burst (a thousand long-polls woken at once) waits its turn for a connection,
@@ -343,7 +344,12 @@ class RedisBackend:
         self.bus.last_id = int(await self._reader_redis.get(self.key("eid")) or 0)
 
     async def close(self) -> None:
-        while self._claimed:  # claimed by a finish for a worker that has stopped since
+        # Claims still on their way land in _claimed (their jobs may have been cancelled).
+        try:
+            await self._pipelined.drain()
+        except Exception as exc:  # pragma: no cover - each command's caller saw its error
+            logger.warning("commands in flight at close: %s", exc)
+        while self._claimed:  # claimed for a worker that has stopped since
             claim = self._claimed.popleft()
             try:
                 await self.release(claim)
@@ -464,12 +470,13 @@ class RedisBackend:
                     return self._claimed.popleft()
                 self._work.clear()
                 try:
-                    claimed = await self._transition("claim", "queue", *self._claim_args())
+                    claimed = await self._transition(
+                        "claim", "queue", *self._claim_args(), on_answer=self._take_claim
+                    )
                 except BackendUnavailable:
                     claimed = None
                 if claimed:
-                    _, token, data = claimed
-                    return Claim(decode_task(data), token.decode())
+                    continue  # _take_claim queued it
                 try:
                     async with asyncio.timeout(CLAIM_POLL_S):
                         await self._work.wait()
@@ -507,14 +514,23 @@ class RedisBackend:
             self._stats_key(now),
             self._run_time_field(claim.task, status, now),
             *(self._claim_args() if then_claim else ("", "", "")),
+            on_answer=self._take_claim,
         )
         if answer[0] == b"lost":
             raise LeaseLost(task_id)
-        if len(answer) > 2:  # the next task, claimed in the same step: the next claim's
-            _, _, _, token, data = answer
+        return decode_task(answer[1])
+
+    def _take_claim(self, answer: Any) -> None:
+        """A task claimed by a claim (``[id, token, json]``) or by a finish (``['ok', json,
+        id, token, json]``), queued for the next ``claim``. Told as the answer arrives, even
+        if the job that asked was cancelled meanwhile: else the task would sit claimed by no
+        one until its lease ran out, and come back as a lost worker's."""
+        if answer and answer[0] in (b"ok", b"lost"):  # a finish's: the claim follows, if any
+            answer = answer[2:]
+        if answer:
+            _, token, data = answer
             self._claimed.append(Claim(decode_task(data), token.decode()))
             self._work.set()
-        return decode_task(answer[1])
 
     async def release(self, claim: Claim) -> Task:
         task_id = claim.task.task_id
@@ -662,15 +678,18 @@ class RedisBackend:
         result: list[Any] = await self._guarded(pipe.execute())
         return result
 
-    async def call(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
-        return await self._guarded(self._pipelined.evalsha(script, keys, args))
+    async def call(
+        self, script: AsyncScript, keys: list[str], args: list[Any], on_answer: OnAnswer = None
+    ) -> Any:
+        return await self._guarded(self._pipelined.evalsha(script, keys, args, on_answer))
 
-    async def _transition(self, name: str, key: str, *args: Any) -> Any:
+    async def _transition(self, name: str, key: str, *args: Any, on_answer: OnAnswer = None) -> Any:
         now_us = int(self._clock() * 1_000_000)
         return await self.call(
             self._scripts[name],
             [self.key(key)],
             [self._prefix, now_us, self._event_buffer, *args],
+            on_answer,
         )
 
     def _claim_args(self) -> tuple[Any, ...]:

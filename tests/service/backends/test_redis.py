@@ -83,6 +83,62 @@ async def test_a_task_claimed_by_a_finish_and_never_taken_goes_back_to_the_queue
         assert (await claim(backend)).task.task_id == second.task_id
 
 
+async def test_a_task_a_finish_claims_for_a_job_cancelled_meanwhile_is_still_run(
+    make_redis: MakeRedis,
+) -> None:
+    # A job stopped twice (a cancel heard from its DELETE and again from the stream) or at
+    # shutdown stops waiting for its finish; the script still runs, and the task it claimed
+    # must reach a worker, not sit claimed by nobody until its lease runs out.
+    async with make_redis() as backend:
+        first = await submit(backend)
+        second = await submit(backend)
+        claimed = await claim(backend)
+        finishing = asyncio.ensure_future(
+            backend.finish(claimed, TaskStatus.COMPLETED, result=1, then_claim=True)
+        )
+        await asyncio.sleep(0)  # the finish is asked for (queued for this turn's pipeline)
+        finishing.cancel()
+        assert (await claim(backend)).task.task_id == second.task_id
+        assert (await backend.get(first.task_id)).status is TaskStatus.COMPLETED
+
+
+async def test_a_claim_whose_worker_stopped_waiting_is_released_at_close(
+    make_redis: MakeRedis,
+) -> None:
+    async with make_redis() as backend:
+        task = await submit(backend)
+        claiming = asyncio.ensure_future(backend.claim())
+        await asyncio.sleep(0)  # the claim's script is asked for
+        claiming.cancel()
+        await asyncio.gather(claiming, return_exceptions=True)
+    # Closed: the claim that arrived for nobody went back to the queue.
+    async with make_redis() as backend:
+        assert (await backend.get(task.task_id)).status is TaskStatus.QUEUED
+        assert (await backend.counts())[TaskStatus.PROCESSING] == 0
+
+
+async def test_a_removed_task_leaves_no_timeline_behind(
+    make_redis: MakeRedis, redis_url: str, redis_prefix: str, clock: FakeClock
+) -> None:
+    import redis.asyncio as aioredis
+
+    async with make_redis(max_tasks=1) as backend:
+        swept = await submit(backend)
+        await backend.finish(await claim(backend), TaskStatus.COMPLETED, result=1)
+        clock.advance(600)
+        assert await backend.sweep(ttl_s=60) == 1  # expired
+        evicted = await submit(backend)
+        await backend.finish(await claim(backend), TaskStatus.COMPLETED, result=1)
+        await submit(backend)  # the store is full: the finished one makes room
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        for task in (swept, evicted):
+            assert not await client.exists(f"{{{redis_prefix}}}:tev:{task.task_id}")
+            assert not await client.exists(f"{{{redis_prefix}}}:task:{task.task_id}")
+    finally:
+        await client.aclose()
+
+
 async def test_a_lost_lease_returns_the_task_to_the_queue_then_fails_it_the_second_time(
     make_redis: MakeRedis,
 ) -> None:

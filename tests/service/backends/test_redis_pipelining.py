@@ -124,7 +124,7 @@ async def test_a_pipeline_cancelled_on_its_way_cancels_its_commands(redis: Spied
     # As at shutdown, when every task is cancelled: nobody is left waiting for an answer.
     pipelined = AutoPipeline(redis)
     answer: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    pipelined._queued.append((("GET", "x"), answer))
+    pipelined._queued.append((("GET", "x"), answer, None))
     pipelined._flush()
     for sending in list(pipelined._sending):
         sending.cancel()
@@ -134,10 +134,10 @@ async def test_a_pipeline_cancelled_on_its_way_cancels_its_commands(redis: Spied
     assert not pipelined._sending
 
 
-async def test_a_connection_redis_closed_is_replaced_and_the_commands_sent_again(
+async def test_a_connection_redis_closed_while_pooled_is_replaced_before_use(
     redis_url: str, redis_prefix: str
 ) -> None:
-    # As the backend's client is set up: once more, at once, on a broken connection.
+    # As after a restart of Redis: the pooled connection's end is seen, and a new one used.
     retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
     client = aioredis.Redis.from_url(redis_url, retry=retry)
     killer = aioredis.Redis.from_url(redis_url)
@@ -147,12 +147,56 @@ async def test_a_connection_redis_closed_is_replaced_and_the_commands_sent_again
         async with asyncio.timeout(FAILSAFE_S):
             assert await pipelined.execute("INCR", key) == 1
             connection_id = await pipelined.execute("CLIENT", "ID")
-            assert await killer.client_kill_filter(_id=connection_id) == 1  # as a restart would
+            assert await killer.client_kill_filter(_id=connection_id) == 1
+            (pooled,) = client.connection_pool._available_connections  # type: ignore[attr-defined]
+            assert await pooled._parser._stream.read(1) == b""  # its end has arrived
             assert await pipelined.execute("INCR", key) == 2
             assert await pipelined.execute("CLIENT", "ID") != connection_id
     finally:
         await client.aclose()
         await killer.aclose()
+
+
+async def test_commands_whose_connection_breaks_once_sent_fail_and_are_never_sent_again(
+    redis_url: str, redis_prefix: str
+) -> None:
+    # They may have run (a script that queued a task): sent again, they would run twice.
+    upstream_port = aioredis.Redis.from_url(redis_url).connection_pool.connection_kwargs["port"]
+    cut = asyncio.Event()  # set once a command has gone through and its answer was cut off
+
+    async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", upstream_port)
+        try:
+            while data := await reader.read(65536):
+                up_writer.write(data)
+                await up_writer.drain()
+                if b"INCR" in data:  # Redis runs it; its answer never comes back
+                    await up_reader.read(65536)
+                    writer.transport.abort()
+                    cut.set()
+                    return
+                writer.write(await up_reader.read(65536))
+                await writer.drain()
+        finally:
+            up_writer.close()
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    port = proxy.sockets[0].getsockname()[1]
+    retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+    client = aioredis.Redis(port=port, retry=retry)
+    direct = aioredis.Redis.from_url(redis_url)
+    key = f"{redis_prefix}:once"
+    try:
+        async with asyncio.timeout(FAILSAFE_S):
+            with pytest.raises(RedisConnectionError):
+                await AutoPipeline(client).execute("INCR", key)
+            await cut.wait()
+            assert await direct.get(key) == b"1"
+    finally:
+        await client.aclose()
+        await direct.aclose()
+        proxy.close()
+        await proxy.wait_closed()
 
 
 async def test_an_answer_too_late_is_a_timeout_and_never_read_as_the_next_ones(

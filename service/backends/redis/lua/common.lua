@@ -99,11 +99,12 @@ end
 local function remove(id)
   local key = task_key(id)
   local f = redis.call('HMGET', key, 'status', 'task_type', 'json', 'owner')
+  record('task.expired', id, f[2], f[1], f[3], f[4])
+  -- After the event, which adds to the task's timeline: none of it is left behind.
   redis.call('DEL', key, P .. 'tev:' .. id)
   redis.call('ZREM', P .. 'tasks', id)
   redis.call('ZREM', P .. 'finished', id)
   redis.call('HINCRBY', P .. 'counts', f[1], -1)
-  record('task.expired', id, f[2], f[1], f[3], f[4])
 end
 
 -- Whole seconds until the running task with the least left should end (at least 1).
