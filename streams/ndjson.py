@@ -17,6 +17,20 @@ Keep = Callable[[Task], bool]
 Pages = AsyncIterator[TaskPage]
 
 
+async def read_ahead(pages: Pages) -> Pages:
+    """The pages, the first one read now: a backend that cannot answer fails the request
+    (503) before its answer starts, rather than breaking off a 200 after its first byte."""
+    first = await anext(pages, None)
+
+    async def all_pages() -> Pages:
+        if first is not None:
+            yield first
+            async for page in pages:
+                yield page
+
+    return all_pages()
+
+
 async def json_array(pages: Pages, keep: Keep) -> AsyncIterator[bytes]:
     """``[task, task, ...]``; ``keep`` re-checks each task, whose status may have moved on."""
     yield b"["

@@ -354,6 +354,12 @@ async def test_redis_going_away_is_a_503_and_nothing_is_lost_when_it_returns(
             health = await client.get(f"{url}/healthz")
             assert health.status_code == 503
             assert "redis" in health.json()["detail"]
+            # Streams that start from the backend's state: a 503 before the answer starts,
+            # not a 200 that breaks off after its first bytes.
+            for path in ("/tasks", "/tasks?watch=true", f"/events?last_event_id={start}"):
+                refused = await client.get(f"{url}{path}")
+                assert refused.status_code == 503, (path, refused.text)
+                assert refused.headers["content-type"] == "application/problem+json"
             redis.start()
             after = await submit(client, url)
             await wait_for(client, url, after, "completed")

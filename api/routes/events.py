@@ -63,6 +63,7 @@ def resume_point(query: int | None, header: str | None) -> tuple[int | None, boo
     summary="Every task event, as Server-Sent Events",
 )
 async def events(
+    backend: BackendDep,
     bus: BusDep,
     settings: SettingsDep,
     client: ClientDep,
@@ -79,6 +80,8 @@ async def events(
         owner=only_own(client),
     )
     after, lost = resume_point(last_event_id, last_event_id_header)
+    if after is not None:  # the stream starts with the backend's history: a 503 if it is away
+        await backend.counts()
     return event_stream(
         bus,
         event_filter,

@@ -28,7 +28,7 @@ from service.idempotency import Idempotency, fingerprint
 from service.model import Task, TaskStatus, owner_of, task_json
 from service.tasktypes import SubmissionUnion, TaskTypeName
 from streams.longpoll import wait_for_status_change
-from streams.ndjson import NDJSON, json_array, ndjson_lines, watch
+from streams.ndjson import NDJSON, json_array, ndjson_lines, read_ahead, watch
 
 router = lean_router()
 
@@ -250,9 +250,10 @@ async def list_tasks(
             statuses=query.statuses,
             owner=owner,
         )
+        await backend.counts()  # a backend away is a 503 now, not a 200 that breaks off
         lines = watch(bus, event_filter, lambda: backend.select(query), keep)
         return StreamingResponse(lines, media_type=NDJSON, headers=STREAM_HEADERS)
-    batches = backend.select(query)
+    batches = await read_ahead(backend.select(query))
     if preferred(request.headers.get("accept"), LIST_TYPES) == NDJSON:
         return StreamingResponse(ndjson_lines(batches, keep), media_type=NDJSON, headers=VARY)
     return StreamingResponse(json_array(batches, keep), media_type=JSON, headers=VARY)
