@@ -30,6 +30,6 @@ USER taskwire
 EXPOSE 8000
 # /healthz is not rate limited; the slim image has no curl, so Python asks.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; port = os.environ.get('BIND', '').rpartition(':')[2] or os.environ.get('PORT', '8000'); urllib.request.urlopen(f'http://127.0.0.1:{port}/healthz', timeout=2)"]
 # One worker, by design: see gunicorn.conf.py. Behind a proxy, set FORWARDED_ALLOW_IPS to it.
 CMD ["gunicorn", "-c", "gunicorn.conf.py"]

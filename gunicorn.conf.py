@@ -16,6 +16,10 @@ from typing import Any
 
 from service.settings import load_settings
 
+# Settings are checked here, in the master, before any worker starts: a worker that exits on a
+# bad TASKWIRE_* value is only restarted by the master, again and again, instead of stopping.
+settings = load_settings()
+
 # Metrics of every worker in one scrape (api/prometheus.py): they write to files in a
 # directory of this process group, fresh at each start, which each scrape adds up. Set before
 # any worker imports prometheus_client, which reads it then.
@@ -29,25 +33,12 @@ else:
     )
 os.environ.setdefault("TASKWIRE_METRICS_GROUP", uuid.uuid4().hex)
 
-# Settings are checked here, in the master, before any worker starts: a worker that exits on a
-# bad TASKWIRE_* value is only restarted by the master, again and again, instead of stopping.
-settings = load_settings()
-
 wsgi_app = "asgi:app"
 # Uvicorn with a deadline for request heads, no WebSocket, and TASKWIRE_MAX_CONNECTIONS.
 worker_class = "api.server.TaskwireWorker"
 
-# gunicorn has read WEB_CONCURRENCY already (and refused one that is not a number).
-workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-if workers > 1 and settings.backend_scheme == "memory":
-    # With memory:// the tasks, the queue, the events and the rate limiter live in one
-    # process: a second worker would be a second, disagreeing service (a task submitted to
-    # one unknown to the other, every client with twice its rate limit).
-    raise SystemExit(
-        f"taskwire: WEB_CONCURRENCY={workers} needs a shared backend: with "
-        "TASKWIRE_BACKEND=memory:// state lives in one process, so run one worker, or set "
-        "TASKWIRE_BACKEND=redis://… to run several"
-    )
+# WEB_CONCURRENCY, checked with the settings: at least 1, and 1 with the memory backend.
+workers = settings.web_concurrency
 
 bind = os.environ.get("BIND") or f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 # No proxy is trusted unless named: with gunicorn's default (127.0.0.1), any process on this
@@ -62,6 +53,10 @@ keepalive = 5
 
 # Taskwire writes its own access log, one line per request with its request id.
 accesslog = None
+
+# No control socket (gunicorn 27's gunicornc): it would live in $HOME, which a container's
+# user may not have (or may not write), and be shared by two groups of one user on a host.
+control_socket_disable = True
 
 
 def child_exit(server: Any, worker: Any) -> None:

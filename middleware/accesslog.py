@@ -118,4 +118,5 @@ class AccessLogMiddleware:
         pairs = parse_qsl(query, keep_blank_values=True)
         if not any(name in self.secret_params for name, _ in pairs):
             return query
-        return urlencode([(n, "***" if n in self.secret_params else v) for n, v in pairs])
+        hidden = [(n, "***" if n in self.secret_params else v) for n, v in pairs]
+        return urlencode(hidden, safe="*")

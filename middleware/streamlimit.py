@@ -12,6 +12,7 @@ from collections.abc import Callable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from middleware.problem import Problem
+from middleware.ratelimit import QUOTA_EXCEEDED
 
 
 class StreamLimitMiddleware:
@@ -44,6 +45,7 @@ class StreamLimitMiddleware:
                 429,
                 f"this address already holds {open_now} open streams, the most allowed; "
                 "close one first",
+                type=QUOTA_EXCEEDED,
                 headers={"Retry-After": "1"},
             )
             await refusal(scope, receive, send)

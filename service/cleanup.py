@@ -36,3 +36,5 @@ class Cleanup:
                 await self._backend.sample()  # the queue and the workers, for /stats
             except BackendUnavailable as exc:
                 logger.warning("cleanup skipped: %s", exc)
+            except Exception:  # a bug: logged, and the next round still runs
+                logger.exception("cleanup failed")

@@ -24,6 +24,8 @@ def _lower(value: object) -> object:
 
 
 BACKEND_SCHEMES = ("memory", "redis", "rediss", "unix")
+YEAR_S = 365 * 86_400
+"""The longest a finished task or an idempotency key may be kept."""
 
 
 def _backend_url(value: str) -> str:
@@ -56,10 +58,12 @@ class Settings(BaseSettings):
     rate_window_s: int = Field(60, ge=1, alias="TASKWIRE_RATE_WINDOW")
     max_queue: int = Field(100, ge=1, alias="TASKWIRE_MAX_QUEUE")
     concurrency: int = Field(5, ge=1, le=1000, alias="TASKWIRE_CONCURRENCY")
-    result_ttl_s: float = Field(600.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_RESULT_TTL")
+    result_ttl_s: float = Field(
+        600.0, gt=0, le=YEAR_S, allow_inf_nan=False, alias="TASKWIRE_RESULT_TTL"
+    )
     max_tasks: int = Field(10_000, ge=1, alias="TASKWIRE_MAX_TASKS")
     idempotency_ttl_s: float = Field(
-        86_400.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_IDEMPOTENCY_TTL"
+        86_400.0, gt=0, le=YEAR_S, allow_inf_nan=False, alias="TASKWIRE_IDEMPOTENCY_TTL"
     )
     """How long an Idempotency-Key is remembered (with the task its first request created)."""
     max_body_bytes: int = Field(1_048_576, ge=1, alias="TASKWIRE_MAX_BODY")
@@ -72,7 +76,8 @@ class Settings(BaseSettings):
     subscriber_queue: int = Field(1_000, ge=1, alias="TASKWIRE_SUBSCRIBER_QUEUE")
     subscriber_bytes: int = Field(8 * 2**20, ge=1, alias="TASKWIRE_SUBSCRIBER_BYTES")
     """A subscriber is also dropped once this many bytes of events wait for it."""
-    heartbeat_s: float = Field(15.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_HEARTBEAT")
+    heartbeat_s: float = Field(15.0, gt=0, le=15, allow_inf_nan=False, alias="TASKWIRE_HEARTBEAT")
+    """Streams send a heartbeat at least this often: every 15 s at most, as clients expect."""
     send_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False, alias="TASKWIRE_SEND_TIMEOUT")
     """A response whose client takes no bytes for this long is cut off."""
     max_streams_per_client: int = Field(32, ge=1, alias="TASKWIRE_MAX_STREAMS_PER_CLIENT")
@@ -88,6 +93,9 @@ class Settings(BaseSettings):
     """With API keys on, whether ``/metrics`` asks for one too."""
     ui_dir: Path | None = Field(None, alias="TASKWIRE_UI_DIR")
     """The built web UI; by default ``ui/dist`` next to the code."""
+    web_concurrency: int = Field(1, ge=1, alias="WEB_CONCURRENCY")
+    """Server processes (gunicorn's workers, or uvicorn's): more than 1 only with a shared
+    backend."""
     log_level: Annotated[Literal["debug", "info", "warning", "error"], BeforeValidator(_lower)] = (
         Field("info", alias="TASKWIRE_LOG_LEVEL")
     )
@@ -102,6 +110,19 @@ class Settings(BaseSettings):
     def api_keys(self) -> ApiKeys | None:
         """The clients of the keys file, or None when API keys are off."""
         return None if self.api_keys_file is None else ApiKeys.load(self.api_keys_file)
+
+    @model_validator(mode="after")
+    def _one_process_with_memory(self) -> Settings:
+        if self.web_concurrency > 1 and self.backend_scheme == "memory":
+            # With memory:// the tasks, the queue, the events and the rate limiter live in
+            # one process: a second would be a second, disagreeing service (a task submitted
+            # to one unknown to the other, every client with twice its rate limit).
+            raise ValueError(
+                f"WEB_CONCURRENCY={self.web_concurrency} needs a shared backend: with "
+                "TASKWIRE_BACKEND=memory:// state lives in one process, so run one, or set "
+                "TASKWIRE_BACKEND=redis://… to run several"
+            )
+        return self
 
     @model_validator(mode="after")
     def _someone_runs_tasks(self) -> Settings:

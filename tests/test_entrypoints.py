@@ -89,6 +89,12 @@ def test_a_bad_setting_stops_the_process_with_a_message_naming_it(server: str) -
             id="gunicorn-two-workers-on-memory",
         ),
         pytest.param(
+            [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
+            {"WEB_CONCURRENCY": "0"},
+            "invalid setting WEB_CONCURRENCY='0'",
+            id="gunicorn-no-workers",
+        ),
+        pytest.param(
             [str(BIN / "taskwire"), "worker"],
             {},
             "a worker process needs a shared backend",

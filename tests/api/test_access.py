@@ -343,7 +343,7 @@ async def test_the_access_token_never_appears_in_a_log_line(
             await response.aread()
         await client.get(f"/tasks/{task_id}/events", params={"access_token": "wrong-" + BOB})
     access = [r.getMessage() for r in caplog.records if r.name == "taskwire.access"]
-    assert any("access_token=%2A%2A%2A" in line for line in access)
+    assert any("access_token=***" in line for line in access)  # as the README says
     assert all(BOB not in record.getMessage() for record in caplog.records)
 
 

@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from middleware.problem import PROBLEM_JSON
+from middleware.ratelimit import QUOTA_EXCEEDED
 from middleware.streamlimit import StreamLimitMiddleware
 from tests.middleware.harness import Exchange, http_scope
 from tests.support import FAILSAFE_S, Subscriptions, bus_of, engine_of, serve
@@ -87,6 +88,7 @@ async def test_the_refusal_is_a_429_problem_that_says_why() -> None:
     assert answer.headers["retry-after"] == "1"
     body = orjson.loads(answer.content)
     assert (body["status"], body["instance"]) == (429, "/stream")
+    assert body["type"] == QUOTA_EXCEEDED  # as every 429 of the service
     assert "1 open streams" in body["detail"]
     assert streams.open == 1  # the refused one never reached the app
     streams.end.set()

@@ -51,6 +51,11 @@ def test_values_come_from_taskwire_environment_variables(monkeypatch: pytest.Mon
         ("TASKWIRE_LONG_POLL_MAX", "0"),
         ("TASKWIRE_EVENT_BUFFER", "0"),
         ("TASKWIRE_HEARTBEAT", "0"),
+        ("TASKWIRE_HEARTBEAT", "15.5"),  # clients expect one at least every 15 s
+        ("TASKWIRE_RESULT_TTL", "31536001"),  # over a year: and a far past overflows
+        ("TASKWIRE_IDEMPOTENCY_TTL", "1e12"),
+        ("WEB_CONCURRENCY", "0"),
+        ("WEB_CONCURRENCY", "two"),
         ("TASKWIRE_LOG_LEVEL", "loud"),
         ("TASKWIRE_BACKEND", "ftp://example"),
         ("TASKWIRE_BACKEND", "memory"),
