@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import IntEnum, StrEnum
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -81,12 +82,20 @@ wait and exits."""
 _pause = time.sleep
 """How the command waits before a retry (tests replace it)."""
 
+
+def _http_url(url: str | None) -> str | None:
+    if url is not None and urlsplit(url).scheme not in ("http", "https"):
+        raise typer.BadParameter(f"{url!r} is not an http:// or https:// URL")
+    return url
+
+
 Url = Annotated[
     str | None,
     typer.Option(
         "--url",
         envvar="TASKWIRE_URL",
         show_envvar=True,
+        callback=_http_url,
         help="The service's base URL (default: http://127.0.0.1:8000).",
     ),
 ]

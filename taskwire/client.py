@@ -22,6 +22,7 @@ import asyncio
 import builtins
 import json
 import os
+import re
 import time
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Iterable, Mapping
@@ -32,7 +33,7 @@ import httpx
 from httpx_sse import EventSource
 
 from taskwire._sse import FeedPosition
-from taskwire.errors import Conflict, TransportError, problem_of
+from taskwire.errors import Conflict, InvalidRequest, TransportError, problem_of
 from taskwire.models import (
     TERMINAL_EVENTS,
     Identity,
@@ -132,6 +133,18 @@ class _Requests:
             timeout=httpx.Timeout(self._connect_s, read=timeout_s + 10),
         )
 
+    def learn_longest_poll(self, refusal: InvalidRequest, asked_s: float) -> None:
+        """Take the service's longest long-poll from its refusal of ``asked_s`` (a service
+        whose ``TASKWIRE_LONG_POLL_MAX`` is shorter than ``long_poll_s``), and ask for no more
+        from now on; re-raise a refusal for any other reason."""
+        for error in refusal.errors:
+            if (error.location, error.field, error.type) == ("query", "timeout", "less_than_equal"):
+                found = re.search(r"(\d+(?:\.\d+)?)$", error.detail)
+                if found and 0 < float(found[1]) < asked_s:
+                    self.long_poll_s = float(found[1])
+                    return
+        raise refusal
+
     def task_types(self) -> httpx.Request:
         return self._build("GET", "/task-types")
 
@@ -223,8 +236,9 @@ class Client:
         max_wait_s: seconds one call may spend waiting between retries, in all; a
             ``Retry-After`` longer than what is left is not waited out, but raised at once.
         timeout_s: connect, read and write timeout of each request.
-        long_poll_s: the longest long-poll ``wait()`` asks for; at most the service's
-            ``TASKWIRE_LONG_POLL_MAX`` (10 s unless set otherwise).
+        long_poll_s: the longest long-poll ``wait()`` asks for; a service whose
+            ``TASKWIRE_LONG_POLL_MAX`` is shorter (10 s unless set otherwise) refuses it, and
+            its limit is asked for from then on.
         stream_idle_s: an event feed silent this long is taken as dead and reconnected (the
             service sends a heartbeat every 15 s); None waits forever.
         sleep: how to wait before a retry (tests pass their own).
@@ -297,7 +311,11 @@ class Client:
             if poll_s <= 0:
                 return task if task is not None else self.get(task_id)
             request = self._requests.long_poll(task_id, poll_s)
-            task = _task_of(self._send(request, Safety.IDEMPOTENT))
+            try:
+                task = _task_of(self._send(request, Safety.IDEMPOTENT))
+            except InvalidRequest as error:
+                self._requests.learn_longest_poll(error, poll_s)
+                continue
             if task.is_finished:
                 return task
 
@@ -529,7 +547,11 @@ class AsyncClient:
             if poll_s <= 0:
                 return task if task is not None else await self.get(task_id)
             request = self._requests.long_poll(task_id, poll_s)
-            task = _task_of(await self._send(request, Safety.IDEMPOTENT))
+            try:
+                task = _task_of(await self._send(request, Safety.IDEMPOTENT))
+            except InvalidRequest as error:
+                self._requests.learn_longest_poll(error, poll_s)
+                continue
             if task.is_finished:
                 return task
 

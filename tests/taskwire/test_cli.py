@@ -190,6 +190,8 @@ def test_usage_errors_are_2(shared: ThreadedServer) -> None:
     assert run(shared.url, "ls", "--status", "done").exit_code == 2
     bad_key = run(shared.url, "submit", "compute_sum", "numbers=1", "--idempotency-key", "")
     assert bad_key.exit_code == 2 and "printable ASCII" in words(bad_key.stderr)
+    no_scheme = run("localhost:8000", "types")  # a usage error, not a service unavailable
+    assert no_scheme.exit_code == 2 and "not an http:// or https:// URL" in words(no_scheme.stderr)
 
 
 def test_json_output_of_every_command(shared: ThreadedServer) -> None:

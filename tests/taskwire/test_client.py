@@ -158,6 +158,22 @@ async def test_wait_long_polls_again_until_the_task_has_finished(
     assert done.status is COMPLETED and done.task_id == task.task_id
 
 
+async def test_wait_keeps_to_a_service_whose_longest_long_poll_is_shorter(
+    make_app: Callable[..., FastAPI], gate: Gate
+) -> None:
+    app = make_app(long_poll_max_s=0.5)  # the client asks for 10 s: refused, then 0.5
+    subscriptions = Subscriptions(bus_of(app))
+    async with live_client(app) as client:
+        task = await client.submit("compute_sum", SUM)
+        await gate.reached_by(1)
+        before = subscriptions.count
+        waiting = asyncio.create_task(client.wait(task.task_id))
+        await subscriptions.opened(before + 1)  # long-polling, within the service's limit
+        await gate.open()
+        done = await waiting
+    assert done.status is COMPLETED
+
+
 async def test_wait_with_a_timeout_returns_the_task_as_it_is_then(
     make_app: Callable[..., FastAPI], gate: Gate
 ) -> None:
