@@ -18,16 +18,55 @@ import os
 import signal
 from typing import Any
 
+import orjson
+from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
+from middleware.accesslog import AccessLogMiddleware
+from middleware.problem import PROBLEM_JSON, Problem
+from middleware.requestid import choose_request_id
 from service.settings import load_settings
 
 logger = logging.getLogger("taskwire")
 
 HEAD_TIMEOUT_S = 10.0
 """Longest a connection may take to send a request's line and headers."""
-_TIMED_OUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+
+
+def _timed_out(seconds: float) -> bytes:
+    """The 408 of a connection whose head is late: problem JSON with a request id, as every
+    answer, written straight to the socket (there is no request to route)."""
+    rid = choose_request_id(())
+    body = orjson.dumps(
+        {
+            "type": "about:blank",
+            "title": "Request Timeout",
+            "status": 408,
+            "detail": f"the request's line and headers did not arrive within {seconds:g} s",
+            "request_id": rid.decode(),
+        }
+    )
+    head = (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+        b"x-request-id: %s\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n"
+    ) % (PROBLEM_JSON.encode(), len(body), rid)
+    return head + body
+
+
+OVER_CAPACITY = AccessLogMiddleware(
+    Problem(
+        503,
+        "this server holds as many connections as it takes (TASKWIRE_MAX_CONNECTIONS); "
+        "try again shortly",
+        headers={"Retry-After": "1"},
+    ),
+    headers=NOSNIFF,
+)
+"""Uvicorn's answer above its connection cap (plain text, no id), as Taskwire answers."""
+# Uvicorn picks its 503 app from this module global when a connection is over the cap.
+httptools_impl.service_unavailable = OVER_CAPACITY  # type: ignore[attr-defined,assignment]
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
@@ -69,7 +108,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     def _head_too_late(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
-            self.transport.write(_TIMED_OUT)
+            self.transport.write(_timed_out(self.head_timeout_s))
             self.transport.close()
 
 

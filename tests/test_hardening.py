@@ -230,8 +230,14 @@ def test_connections_beyond_the_cap_are_refused(kind: str, tmp_path: Path) -> No
     with server(kind, tmp_path / "log", **settings) as (url, _):
         held = [non_reader(url, get("/events")) for _ in range(3)]
         try:
-            refused = httpx.get(f"{url}/healthz")
+            refused = httpx.get(f"{url}/healthz", headers={"X-Request-ID": "over-the-cap"})
         finally:
             for sock in held:
                 sock.close()
     assert refused.status_code == 503
+    # As every error of the service: problem JSON, the request's id, and when to come back.
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.headers["x-request-id"] == "over-the-cap"
+    assert refused.headers["retry-after"] == "1"
+    assert refused.json()["request_id"] == "over-the-cap"
+    assert "TASKWIRE_MAX_CONNECTIONS" in refused.json()["detail"]
