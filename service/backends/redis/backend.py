@@ -183,6 +183,10 @@ def _interval(start: int, fields: dict[bytes, bytes]) -> Interval:
     return interval
 
 
+CANCELS_KEPT = 1024
+"""Cancels of running tasks remembered, for claims still on their way when one is heard."""
+
+
 def _stop_if_cancelled() -> None:
     """Raise ``CancelledError`` if this task has been asked to stop.
 
@@ -320,6 +324,9 @@ class RedisBackend:
         self._claiming = asyncio.Lock()
         self._claimed: deque[Claim] = deque()
         """Tasks claimed by a finish (``then_claim``), for the next ``claim``."""
+        self._cancels_heard: dict[bytes, None] = {}
+        """Tokens of the latest claims whose cancel this process heard of (oldest first): a
+        claim whose answer was still on its way then has no job yet to stop."""
         self._stop: Callable[[str], object] = lambda task_id: None
         self._down_until = -math.inf
         self._down_reason = ""
@@ -466,8 +473,13 @@ class RedisBackend:
     async def claim(self) -> Claim:
         async with self._claiming:  # one claim at a time per process: no herd on each event
             while True:
-                if self._claimed:  # taken by a finish, with no round trip of its own
-                    return self._claimed.popleft()
+                if self._claimed:  # taken by a finish or a claim, queued by _take_claim
+                    claim = self._claimed.popleft()
+                    if claim.token.encode() in self._cancels_heard:
+                        # Cancelled before it reached a worker: stopped once its job exists
+                        # (the worker makes it as this returns).
+                        asyncio.get_running_loop().call_soon(self._stop, claim.task.task_id)
+                    return claim
                 self._work.clear()
                 try:
                     claimed = await self._transition(
@@ -789,6 +801,9 @@ class RedisBackend:
                 self.bus.last_id = entry.id
                 if entry.name == "cancel":
                     self._stop(entry.task_id)
+                    self._cancels_heard[entry.data] = None
+                    if len(self._cancels_heard) > CANCELS_KEPT:
+                        del self._cancels_heard[next(iter(self._cancels_heard))]
                 continue
             self.bus.deliver(entry.event)
             if entry.name != "task.progress":

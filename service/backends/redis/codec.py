@@ -47,12 +47,13 @@ def decode_task(data: bytes) -> Task:
 class Entry:
     """One entry of the event stream: a task event, or a control entry (``cancel``)."""
 
-    __slots__ = ("event", "id", "name", "task_id")
+    __slots__ = ("data", "event", "id", "name", "task_id")
 
     def __init__(self, entry_id: bytes, fields: dict[bytes, bytes]) -> None:
         self.id = int(entry_id.partition(b"-")[0])
         self.name = fields[b"n"].decode()
         self.task_id = fields[b"t"].decode()
+        self.data = fields.get(b"d", b"")  # a cancel's: the token of the claim to stop
         self.event: Event | None = None
         if self.name.startswith("task."):
             self.event = Event(

@@ -102,6 +102,35 @@ async def test_a_task_a_finish_claims_for_a_job_cancelled_meanwhile_is_still_run
         assert (await backend.get(first.task_id)).status is TaskStatus.COMPLETED
 
 
+async def test_a_claim_handed_to_a_worker_after_its_cancel_was_heard_is_stopped(
+    make_redis: MakeRedis,
+) -> None:
+    # The cancel of a task claimed (by a finish) but not yet running here finds no job to
+    # stop; the job made for it afterwards must still be stopped, not run to completion.
+    async with make_redis() as backend:
+        stops: list[str] = []
+        heard = asyncio.Event()
+
+        def stop(task_id: str) -> None:
+            stops.append(task_id)
+            if len(stops) == 2:
+                heard.set()
+
+        backend.on_cancel(stop)
+        await submit(backend)
+        second = await submit(backend)
+        first = await claim(backend)
+        await backend.finish(first, TaskStatus.COMPLETED, result=1, then_claim=True)
+        assert (await backend.cancel(second.task_id)).running  # told at once: no job yet
+        async with asyncio.timeout(FAILSAFE_S):
+            await heard.wait()  # and again by the stream's cancel entry: still no job
+        handed = await claim(backend)
+        assert handed.task.task_id == second.task_id
+        assert stops == [second.task_id] * 2
+        await asyncio.sleep(0)  # the worker makes its job as claim() returns; then, the stop
+        assert stops == [second.task_id] * 3
+
+
 async def test_a_claim_whose_worker_stopped_waiting_is_released_at_close(
     make_redis: MakeRedis,
 ) -> None:

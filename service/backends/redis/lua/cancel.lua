@@ -1,5 +1,5 @@
 -- Cancel: a queued task is cancelled at once; a processing one is marked, and its holder told
--- through a 'cancel' entry in the event stream. ARGV[4..]: id, finished_at, finished_ms, the
+-- through a 'cancel' entry in the event stream, which names the claim by its token. ARGV[4..]: id, finished_at, finished_ms, the
 -- interval's stats key.
 -- Returns {'cancelled', json} | {'running', json} | {'finished', status} | {'missing'}.
 local id = ARGV[4]
@@ -15,7 +15,7 @@ if status == 'queued' then
 end
 if status == 'processing' then
   redis.call('HSET', key, 'cancel', '1')
-  record('cancel', id, f[2], status, '', '')
+  record('cancel', id, f[2], status, f[TOKEN], '')  -- the claim to stop, by its token
   return {'running', redis.call('HGET', key, 'json')}
 end
 return {'finished', status}
