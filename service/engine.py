@@ -13,13 +13,13 @@ import math
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from service.backend import Backend, Claim, RateCheck
 from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
-from service.events import EventFilter
+from service.events import Event, EventFilter
 from service.idempotency import Idempotency
 from service.model import OwnedTask, Task, TaskError, TaskStatus, new_task_id, task_json
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
@@ -123,17 +123,24 @@ class Engine:
     async def cancel(self, task_id: str) -> Task:
         """Cancel a queued or processing task; returns once its status is ``cancelled``."""
         bus = self._backend.bus
+        only_this = EventFilter(task_id=task_id)
         # Subscribed first, so the end of a task that runs elsewhere cannot slip past.
-        async with bus.subscribe(EventFilter(task_id=task_id), kind="cancel") as events:
+        async with bus.subscribe(only_this, kind="cancel") as events:
             cancelling = await self._backend.cancel(task_id)
             if not cancelling.running:
                 self._count(cancelling.task)
                 return cancelling.task
             # Its worker, here or in another process, stops it and records the end.
-            async for event in events:
-                if event.status.is_finished:
-                    break
+            await _until_finished(events)
         task = await self._backend.get(task_id)
+        while not task.status.is_finished and not bus.closed:
+            # The subscription ended first: this process missed events and reset its
+            # subscribers. Wait again, on a new one (the end may have come meanwhile).
+            async with bus.subscribe(only_this, kind="cancel") as events:
+                task = await self._backend.get(task_id)
+                if not task.status.is_finished:
+                    await _until_finished(events)
+                    task = await self._backend.get(task_id)
         if task.status is not TaskStatus.CANCELLED:  # it ended on its own just before
             raise TaskConflict(
                 f"task {task_id} is {task.status}; only queued or processing ones can be cancelled"
@@ -258,6 +265,13 @@ class Engine:
                     logger.warning("task %s: progress not recorded: %s", claim.task.task_id, exc)
 
         return report
+
+
+async def _until_finished(events: AsyncIterator[Event]) -> None:
+    """Until an event says the task has finished, or the subscription ends."""
+    async for event in events:
+        if event.status.is_finished:
+            return
 
 
 def progress_step(task_bytes: int) -> int:

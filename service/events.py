@@ -439,6 +439,11 @@ class EventBus:
         if task_id is not None and not group and self._by_task.get(task_id) is group:
             del self._by_task[task_id]
 
+    @property
+    def closed(self) -> bool:
+        """Closed (the process is stopping): every subscription ends at once."""
+        return self._closed
+
     def reset(self) -> None:
         """End every subscription now open (after its queued events): this process may have
         missed events, and each consumer must resume by its last id to learn which."""

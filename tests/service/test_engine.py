@@ -32,6 +32,7 @@ from service.tasktypes import Submission, TaskSubmission
 from tests.support import (
     FAILSAFE_S,
     FakeClock,
+    Subscriptions,
     expect_event,
     finished,
     recording,
@@ -712,6 +713,29 @@ async def test_a_renewal_refused_once_the_task_s_end_is_sent_leaves_the_job_to_e
         assert not job.cancelled()
         assert (await backend.get(task.task_id)).status is COMPLETED
         assert engine.outcomes == Counter({("compute_sum", "completed"): 1})
+
+
+async def test_a_cancel_whose_wait_is_cut_short_by_missed_events_waits_again(
+    clock: FakeClock, gate: Gate
+) -> None:
+    # A process that missed events (its reader fell behind the stream's trim) ends every
+    # subscription, the cancel's among them, while the task is still processing: the cancel
+    # must wait for the end again, not answer 409 "processing".
+    backend = EndInFlight(clock, lease_s=60)
+    engine = new_engine(backend, clock)
+    subscriptions = Subscriptions(backend.bus)
+    async with started(engine):
+        task = await engine.submit(submission())
+        await gate.reached_by(1)
+        cancelling = asyncio.create_task(engine.cancel(task.task_id))
+        async with asyncio.timeout(FAILSAFE_S):
+            await backend.finishing  # the job's end (cancelled) is on its way
+        backend.bus.reset()
+        await subscriptions.opened(2)  # the cancel listens again
+        backend.may_end.set()
+        async with asyncio.timeout(FAILSAFE_S):
+            cancelled = await cancelling
+    assert cancelled.status is CANCELLED
 
 
 async def test_closing_releases_running_tasks_to_a_backend_that_outlives_the_process(
