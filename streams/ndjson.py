@@ -4,7 +4,7 @@ bounded size (``streams/chunks.py``)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
 from service.backend import TaskPage
 from service.events import Event, EventBus, EventFilter, Subscriber
@@ -34,14 +34,17 @@ async def read_ahead(pages: Pages) -> Pages:
 async def json_array(pages: Pages, keep: Keep) -> AsyncIterator[bytes]:
     """``[task, task, ...]``; ``keep`` re-checks each task, whose status may have moved on."""
     yield b"["
-    separator = b""
-    async for page in pages:
-        pieces = []
+    first = True
+
+    def pieces(page: TaskPage) -> Iterator[bytes]:
+        nonlocal first
         for task in page.tasks:
             if keep(task):
-                pieces.append(separator + task_json(task))
-                separator = b","
-        async for write in _writes(pieces):
+                yield task_json(task) if first else b"," + task_json(task)
+                first = False
+
+    async for page in pages:
+        async for write in _writes(pieces(page)):
             yield write
     yield b"]"
 
@@ -49,7 +52,7 @@ async def json_array(pages: Pages, keep: Keep) -> AsyncIterator[bytes]:
 async def ndjson_lines(pages: Pages, keep: Keep) -> AsyncIterator[bytes]:
     """One task JSON per line."""
     async for page in pages:
-        async for write in _writes([task_json(t) + b"\n" for t in page.tasks if keep(t)]):
+        async for write in _writes(task_json(t) + b"\n" for t in page.tasks if keep(t)):
             yield write
 
 
@@ -64,7 +67,7 @@ async def watch(
     """
     async with bus.subscribe(event_filter, kind="watch") as subscriber:
         async for page in _caught_up(select(), subscriber):
-            snapshot = [_snapshot_line(task) for task in page.tasks if keep(task)]
+            snapshot = (_snapshot_line(task) for task in page.tasks if keep(task))
             async for write in _writes(snapshot):
                 yield write
         yield b'{"type":"synced"}\n'
@@ -86,7 +89,9 @@ async def _caught_up(pages: Pages, subscriber: Subscriber) -> Pages:
         yield page
 
 
-async def _writes(pieces: list[bytes]) -> AsyncIterator[bytes]:
+async def _writes(pieces: Iterable[bytes]) -> AsyncIterator[bytes]:
+    """The pieces in writes of bounded size, each encoded as its write is made: a client that
+    reads slowly, or leaves, holds one write in memory, not a page of large tasks."""
     for write in bounded(pieces):
         yield write
         await asyncio.sleep(0)  # let other requests in between the writes of a long list

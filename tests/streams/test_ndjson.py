@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 
 import orjson
 import pytest
 
+import streams.ndjson
 from service.backend import TaskPage
 from service.model import Task, TaskStatus
 from streams.chunks import WRITE_BYTES, bounded
@@ -102,3 +103,32 @@ async def test_tasks_that_no_longer_match_are_left_out() -> None:
     lines = await joined(ndjson_lines(batches(listed, 2), queued))
     assert [t["task_id"] for t in orjson.loads(array)] == ["t0", "t2", "t3"]
     assert [orjson.loads(line)["task_id"] for line in lines.splitlines()] == ["t0", "t2", "t3"]
+
+
+@pytest.mark.parametrize("encoder", [json_array, ndjson_lines])
+async def test_a_page_is_encoded_as_it_is_written_not_all_at_once(
+    encoder: Callable[..., AsyncIterator[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A page of large tasks, and a client that takes one write and leaves (or reads slowly):
+    # what the server holds is that write, not the page's whole JSON (tasks of 1 MiB each,
+    # 256 to a page, made 256 MiB).
+    encoded = 0
+    real = streams.ndjson.task_json
+
+    def counting(task: Task) -> bytes:
+        nonlocal encoded
+        encoded += 1
+        return real(task)
+
+    monkeypatch.setattr(streams.ndjson, "task_json", counting)
+    big = tasks(100)
+    for task in big:
+        task.parameters = {"s": "x" * 20_000}
+    writes = encoder(batches(big), keep_all)
+    first = await anext(writes)
+    if first == b"[":
+        first = await anext(writes)
+    await writes.aclose()
+    per_write = WRITE_BYTES // 20_000 + 1
+    assert len(first) <= WRITE_BYTES + 20_100
+    assert encoded <= per_write + 1  # the write's tasks, and the one that did not fit
