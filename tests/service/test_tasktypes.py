@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from service.tasktypes import TASK_TYPES, Submission, TaskSubmission, Work
+from service.tasktypes import TASK_TYPES, Submission, TaskSubmission, Work, perform
 
 SUBMISSION: TypeAdapter[Submission] = TypeAdapter(TaskSubmission)
 
@@ -340,3 +341,25 @@ def test_instant_work_runs_its_steps_without_waiting_or_reporting() -> None:
         coroutine.send(None)  # to its end in one go, never giving way to the event loop
     assert done.value.value == list(range(10))
     assert reports == []
+
+
+async def test_instant_work_on_many_rows_lets_the_event_loop_serve_others_meanwhile() -> None:
+    # TASKWIRE_WORK_SCALE=0 has no pauses: a million rows (half a second of CPU) must still
+    # not hold the loop, which every request of the process shares, in one piece.
+    order: list[str] = []
+
+    async def others() -> None:
+        while "done" not in order:
+            order.append("served")
+            await asyncio.sleep(0)
+
+    async def instant() -> None:
+        params = TASK_TYPES["data_processing"].model_validate({"rows": 30_000})
+        await perform(params, Work(0.0, report=nothing), random.Random(1))
+        order.append("done")
+
+    async def nothing(fraction: float) -> None:
+        raise AssertionError("instant work reports no progress")
+
+    await asyncio.gather(instant(), others())
+    assert order.index("done") > 1  # others were served while its chunks were made
