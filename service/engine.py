@@ -21,7 +21,15 @@ from service.clock import Clock, utc
 from service.errors import BackendUnavailable, LeaseLost, TaskConflict
 from service.events import Event, EventFilter
 from service.idempotency import Idempotency
-from service.model import OwnedTask, Task, TaskError, TaskStatus, new_task_id, task_json
+from service.model import (
+    OwnedTask,
+    Task,
+    TaskError,
+    TaskStatus,
+    new_task_id,
+    task_from_json,
+    task_json,
+)
 from service.tasktypes import TASK_TYPES, Submission, TaskFailedError, Work, perform
 from service.worker import WorkerPool
 
@@ -130,17 +138,18 @@ class Engine:
             if not cancelling.running:
                 self._count(cancelling.task)
                 return cancelling.task
-            # Its worker, here or in another process, stops it and records the end.
-            await _until_finished(events)
-        task = await self._backend.get(task_id)
+            # Its worker, here or in another process, stops it and records the end: the
+            # answer is that end, as its event tells it (read again, the task might already
+            # be retried, or evicted).
+            end = await _until_finished(events)
+        task = task_from_json(end.data) if end else await self._backend.get(task_id)
         while not task.status.is_finished and not bus.closed:
             # The subscription ended first: this process missed events and reset its
             # subscribers. Wait again, on a new one (the end may have come meanwhile).
             async with bus.subscribe(only_this, kind="cancel") as events:
                 task = await self._backend.get(task_id)
-                if not task.status.is_finished:
-                    await _until_finished(events)
-                    task = await self._backend.get(task_id)
+                if not task.status.is_finished and (end := await _until_finished(events)):
+                    task = task_from_json(end.data)
         if task.status is not TaskStatus.CANCELLED:  # it ended on its own just before
             raise TaskConflict(
                 f"task {task_id} is {task.status}; only queued or processing ones can be cancelled"
@@ -267,11 +276,12 @@ class Engine:
         return report
 
 
-async def _until_finished(events: AsyncIterator[Event]) -> None:
-    """Until an event says the task has finished, or the subscription ends."""
+async def _until_finished(events: AsyncIterator[Event]) -> Event | None:
+    """The event that says the task has finished; None if the subscription ends first."""
     async for event in events:
         if event.status.is_finished:
-            return
+            return event
+    return None
 
 
 def progress_step(task_bytes: int) -> int:

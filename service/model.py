@@ -155,3 +155,33 @@ def _packed(value: Any) -> orjson.Fragment:
 def task_json(task: Task) -> bytes:
     """The task resource as JSON: timestamps in RFC 3339 with a ``Z``."""
     return orjson.dumps(task, option=orjson.OPT_UTC_Z)
+
+
+def task_from_json(data: bytes) -> Task:
+    """A task from its JSON (``task_json``'s, or an event's data): an ``OwnedTask`` if it
+    names its owner."""
+    fields = orjson.loads(data)
+    error = fields["error"]
+    owned = "owner" in fields
+    kind = OwnedTask if owned else Task
+    extra = {"owner": fields["owner"]} if owned else {}
+    return kind(
+        **extra,
+        task_id=fields["task_id"],
+        task_type=fields["task_type"],
+        status=TaskStatus(fields["status"]),
+        priority=fields["priority"],
+        parameters=fields["parameters"],
+        progress=fields["progress"],
+        eta_s=fields["eta_s"],
+        result=fields["result"],
+        error=TaskError(error["type"], error["message"]) if error else None,
+        attempt=fields["attempt"],
+        created_at=datetime.fromisoformat(fields["created_at"]),
+        started_at=_timestamp(fields["started_at"]),
+        finished_at=_timestamp(fields["finished_at"]),
+    )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)

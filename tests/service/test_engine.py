@@ -715,6 +715,26 @@ async def test_a_renewal_refused_once_the_task_s_end_is_sent_leaves_the_job_to_e
         assert engine.outcomes == Counter({("compute_sum", "completed"): 1})
 
 
+async def test_a_cancel_answers_with_the_end_it_waited_for_though_the_task_moved_on(
+    engine: Engine, backend: MemoryBackend, gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Someone retries the task (or a submit evicts it) as soon as it is cancelled: the DELETE
+    # still answers the cancel it made, not the task's next state (or a 404).
+    task = await engine.submit(submission())
+    await gate.reached_by(1)
+    read = backend.get
+
+    async def retried_first(task_id: str, **options: Any) -> Task:
+        if (await read(task_id)).status is CANCELLED:
+            await engine.retry(task_id)
+        return await read(task_id, **options)
+
+    monkeypatch.setattr(backend, "get", retried_first)
+    async with asyncio.timeout(FAILSAFE_S):
+        cancelled = await engine.cancel(task.task_id)
+    assert (cancelled.status, cancelled.attempt) == (CANCELLED, 1)
+
+
 async def test_a_cancel_whose_wait_is_cut_short_by_missed_events_waits_again(
     clock: FakeClock, gate: Gate
 ) -> None:

@@ -39,7 +39,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.backend import Cancelling, Claim, RateCheck, TaskPage, TaskQuery
-from service.backends.redis.codec import Entry, decode_task, fragment
+from service.backends.redis.codec import Entry, fragment
 from service.backends.redis.packing import with_hiredis_packing
 from service.backends.redis.pipelining import AutoPipeline, OnAnswer
 from service.clock import Clock, utc
@@ -54,7 +54,7 @@ from service.errors import (
 )
 from service.events import Event, EventBus, HistoryPage
 from service.idempotency import Idempotency, IdempotencyRecord
-from service.model import Task, TaskError, TaskStatus, owner_of
+from service.model import Task, TaskError, TaskStatus, owner_of, task_from_json
 from service.stats import (
     INTERVAL_S,
     RUN_TIME_BOUNDS_S,
@@ -376,7 +376,7 @@ class RedisBackend:
     # Reads
 
     async def get(self, task_id: str, *, rate: RateCheck | None = None) -> Task:
-        return decode_task(await self.get_json(task_id, rate=rate))
+        return task_from_json(await self.get_json(task_id, rate=rate))
 
     async def get_json(self, task_id: str, *, rate: RateCheck | None = None) -> bytes:
         if rate is None:
@@ -401,7 +401,7 @@ class RedisBackend:
             data, version = await self.execute(pipe)
         if data is None:
             raise TaskNotFound(task_id)
-        return decode_task(data), int(version)
+        return task_from_json(data), int(version)
 
     async def select(self, query: TaskQuery) -> AsyncIterator[TaskPage]:
         statuses = ",".join(sorted(query.statuses))
@@ -422,7 +422,7 @@ class RedisBackend:
             )
             more = bool(int(more_flag))
             left -= len(found)
-            yield TaskPage([decode_task(data) for data in found], int(as_of))
+            yield TaskPage([task_from_json(data) for data in found], int(as_of))
 
     async def counts(self) -> Mapping[TaskStatus, int]:
         counts = await self._guarded(self._redis.hgetall(self.key("counts")))
@@ -530,7 +530,7 @@ class RedisBackend:
         )
         if answer[0] == b"lost":
             raise LeaseLost(task_id)
-        return decode_task(answer[1])
+        return task_from_json(answer[1])
 
     def _take_claim(self, answer: Any) -> None:
         """A task claimed by a claim (``[id, token, json]``) or by a finish (``['ok', json,
@@ -541,7 +541,7 @@ class RedisBackend:
             answer = answer[2:]
         if answer:
             _, token, data = answer
-            self._claimed.append(Claim(decode_task(data), token.decode()))
+            self._claimed.append(Claim(task_from_json(data), token.decode()))
             self._work.set()
 
     async def release(self, claim: Claim) -> Task:
@@ -558,7 +558,7 @@ class RedisBackend:
         )
         if answer[0] == b"lost":
             raise LeaseLost(task_id)
-        return decode_task(answer[1])
+        return task_from_json(answer[1])
 
     async def renew(self, claim: Claim) -> None:
         task_id = claim.task.task_id
@@ -586,8 +586,8 @@ class RedisBackend:
                 )
             case b"running":
                 self._stop(task_id)  # at once, if it runs here; else its process hears it
-                return Cancelling(decode_task(rest[0]), running=True)
-        return Cancelling(decode_task(rest[0]), running=False)
+                return Cancelling(task_from_json(rest[0]), running=True)
+        return Cancelling(task_from_json(rest[0]), running=False)
 
     async def retry(self, task_id: str) -> Task:
         outcome, *rest = await self._transition(
@@ -603,7 +603,7 @@ class RedisBackend:
                 )
             case b"queue_full":
                 raise QueueFull(self._max_queue, int(rest[0]))
-        return decode_task(rest[0])
+        return task_from_json(rest[0])
 
     async def sweep(self, *, ttl_s: float) -> int:
         now = self._clock()

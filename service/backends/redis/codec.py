@@ -6,42 +6,17 @@ resource, so the bytes a client gets are the bytes the memory backend would send
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
 
 from service.events import Event
-from service.model import OwnedTask, Task, TaskError, TaskStatus
+from service.model import TaskStatus
 
 
 def fragment(value: Any) -> bytes:
     """``value`` as JSON, timestamps in RFC 3339 with a ``Z``, as ``task_json`` writes them."""
     return orjson.dumps(value, option=orjson.OPT_UTC_Z)
-
-
-def decode_task(data: bytes) -> Task:
-    fields = orjson.loads(data)
-    error = fields["error"]
-    owned = "owner" in fields
-    kind = OwnedTask if owned else Task
-    extra = {"owner": fields["owner"]} if owned else {}
-    return kind(
-        **extra,
-        task_id=fields["task_id"],
-        task_type=fields["task_type"],
-        status=TaskStatus(fields["status"]),
-        priority=fields["priority"],
-        parameters=fields["parameters"],
-        progress=fields["progress"],
-        eta_s=fields["eta_s"],
-        result=fields["result"],
-        error=TaskError(error["type"], error["message"]) if error else None,
-        attempt=fields["attempt"],
-        created_at=datetime.fromisoformat(fields["created_at"]),
-        started_at=_timestamp(fields["started_at"]),
-        finished_at=_timestamp(fields["finished_at"]),
-    )
 
 
 class Entry:
@@ -66,7 +41,3 @@ class Entry:
                 fields.get(b"o", b"").decode() or None,
                 int(fields.get(b"a", b"0")) / 1_000_000,
             )
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
