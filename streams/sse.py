@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from sse_starlette import EventSourceResponse
 
 from service.backend import Backend
+from service.errors import TaskNotFound
 from service.events import EventBus, EventFilter
 from service.model import task_json
 from streams.chunks import bounded
@@ -76,7 +77,10 @@ def task_stream(
         async with bus.subscribe(EventFilter(task_id=task_id), kind="sse") as subscriber:
             # Read after subscribing, so no change falls between the state and the events;
             # those the state already shows are dropped, and its id is the last of them.
-            task, as_of = await backend.read(task_id)
+            try:
+                task, as_of = await backend.read(task_id)
+            except TaskNotFound:  # removed since the route found it: the stream just ends
+                return  # (and a reconnect is answered 404, which stops EventSource)
             subscriber.catch_up(as_of)
             yield _RETRY + frame(as_of, f"task.{task.status}", task_json(task))
             if task.status.is_finished:

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
+from service.errors import TaskNotFound
 from service.events import Event
 from service.model import Task, TaskStatus
 from tests.support import (
@@ -270,6 +271,24 @@ async def test_a_finished_task_stream_is_one_event_and_a_reconnect_after_it_is_2
     assert again.status_code == 204  # EventSource stops reconnecting
     missed = await client.get(f"/tasks/{task_id}/events", headers={"Last-Event-ID": "1"})
     assert missed.status_code == 200 and "task.completed" in missed.text  # it missed the end
+
+
+async def test_a_task_stream_whose_task_is_removed_as_it_opens_ends_cleanly(
+    live: tuple[FastAPI, httpx.AsyncClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Evicted (or expired) between the route's check and the stream's first read: the
+    # stream ends, whole; it does not break off mid-answer.
+    app, client = live
+    task_id = await submit(client)
+    await finished(backend_of(app), task_id)
+
+    async def removed(task_id: str) -> tuple[Task, int]:
+        raise TaskNotFound(task_id)
+
+    monkeypatch.setattr(backend_of(app), "read", removed)
+    response = await client.get(f"/tasks/{task_id}/events")
+    assert response.status_code == 200
+    assert "event:" not in response.text
 
 
 async def test_a_task_stream_for_unknown_or_malformed_ids(
