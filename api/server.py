@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import signal
+from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -35,23 +36,31 @@ HEAD_TIMEOUT_S = 10.0
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
-def _timed_out(seconds: float) -> bytes:
-    """The 408 of a connection whose head is late: problem JSON with a request id, as every
-    answer, written straight to the socket (there is no request to route)."""
+MAX_HEAD_BYTES = 64 * 1024
+"""Largest request line and headers, together; more is a 431 (httptools sets no limit)."""
+MAX_PIPELINED = 16
+"""Requests one connection may have waiting behind the one being answered; a client that
+sends more before reading is cut off (uvicorn would parse and queue them all)."""
+
+
+def _refusal(status: HTTPStatus, detail: str) -> bytes:
+    """An answer written straight to the socket, where there is no request to route (a head
+    too late, too large or not HTTP): problem JSON with a request id, as every answer, and
+    the connection closed after it."""
     rid = choose_request_id(())
     body = orjson.dumps(
         {
             "type": "about:blank",
-            "title": "Request Timeout",
-            "status": 408,
-            "detail": f"the request's line and headers did not arrive within {seconds:g} s",
+            "title": status.phrase,
+            "status": status.value,
+            "detail": detail,
             "request_id": rid.decode(),
         }
     )
     head = (
-        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
         b"x-request-id: %s\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n"
-    ) % (PROBLEM_JSON.encode(), len(body), rid)
+    ) % (status.value, status.phrase.encode(), PROBLEM_JSON.encode(), len(body), rid)
     return head + body
 
 
@@ -81,16 +90,52 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_deadline: asyncio.TimerHandle | None = None
+        self._head_bytes = 0
+        self._head_too_large = False
+        self._flooded = False
         self._start_head_clock()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         if self._head_deadline is None:  # a later request; the first's runs from the connect
             self._start_head_clock()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            raise ValueError("request head too large")  # stops the parser: send_400_response
+
+    def send_400_response(self, msg: str) -> None:
+        if self._flooded:
+            self.pipeline.clear()
+            self.transport.abort()
+            return
+        if self._head_too_large:
+            status, detail = (
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                f"the request's line and headers are over {MAX_HEAD_BYTES} bytes",
+            )
+        else:
+            status, detail = HTTPStatus.BAD_REQUEST, "the request is not valid HTTP/1.1"
+        self.transport.write(_refusal(status, detail))
+        self.transport.close()
 
     def on_headers_complete(self) -> None:
         self._stop_head_clock()
         super().on_headers_complete()
+        if len(self.pipeline) > MAX_PIPELINED:  # requests sent ahead, never read: cut off
+            self._flooded = True
+            raise ValueError("too many pipelined requests")  # stops the parser
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_clock()
@@ -108,7 +153,8 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     def _head_too_late(self) -> None:
         self._head_deadline = None
         if not self.transport.is_closing():
-            self.transport.write(_timed_out(self.head_timeout_s))
+            late = f"the request's line and headers did not arrive within {self.head_timeout_s:g} s"
+            self.transport.write(_refusal(HTTPStatus.REQUEST_TIMEOUT, late))
             self.transport.close()
 
 

@@ -18,21 +18,30 @@ import orjson
 import pytest
 from fastapi import FastAPI
 
-from api.server import HEAD_TIMEOUT_S, HeadTimeoutProtocol, uvicorn_options
+from api.server import (
+    HEAD_TIMEOUT_S,
+    MAX_HEAD_BYTES,
+    MAX_PIPELINED,
+    HeadTimeoutProtocol,
+    uvicorn_options,
+)
 from tests.support import FAILSAFE_S, Subscriptions, bus_of, engine_of, serve
 
 
-def timed_out(answer: bytes) -> bool:
-    """A 408 problem with a request id, and nothing after it (the connection was closed)."""
+def refused(answer: bytes, status_line: bytes) -> dict[str, object]:
+    """The problem of an answer written straight to the socket: its status line, problem
+    JSON with a request id that the header repeats, and the connection closed after it."""
     head, _, body = answer.partition(b"\r\n\r\n")
-    problem = orjson.loads(body)
-    return (
-        head.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
-        and b"content-type: application/problem+json" in head
-        and b"connection: close" in head
-        and f"x-request-id: {problem['request_id']}".encode() in head
-        and problem["status"] == 408
-    )
+    problem: dict[str, object] = orjson.loads(body)
+    assert head.startswith(status_line + b"\r\n"), head
+    assert b"content-type: application/problem+json" in head
+    assert b"connection: close" in head
+    assert f"x-request-id: {problem['request_id']}".encode() in head
+    return problem
+
+
+def timed_out(answer: bytes) -> bool:
+    return refused(answer, b"HTTP/1.1 408 Request Timeout")["status"] == 408
 
 
 DEADLINE_S = 0.2
@@ -208,3 +217,41 @@ async def test_the_first_byte_of_the_first_request_does_not_start_the_clock_agai
             assert timed_out(await late.until_closed())
             # Closed 0.6 s after it opened (unfixed: 0.6 s after the "G", 0.9 s at least).
             assert loop.time() - started < 0.85
+
+
+async def test_a_head_over_its_limit_gets_a_431_and_is_closed(url: str) -> None:
+    async with connection(url) as client:
+        client.send(b"GET /healthz HTTP/1.1\r\nHost: tw\r\n")
+        client.send(b"X-A: b\r\n" * (MAX_HEAD_BYTES // 8))  # never ends: the limit does
+        answer = await client.until_closed()
+    assert refused(answer, b"HTTP/1.1 431 Request Header Fields Too Large")["status"] == 431
+
+
+async def test_a_head_just_within_the_limit_is_answered(url: str) -> None:
+    async with connection(url) as client:
+        line = b"GET /healthz HTTP/1.1\r\nHost: tw\r\nConnection: close\r\n"
+        used = len(b"/healthz") + len(b"Host") + len(b"tw") + 4 + len(b"Connection") + 5 + 4
+        filler = MAX_HEAD_BYTES - used - len(b"X-Fill") - 4
+        client.send(line + b"X-Fill: " + b"f" * filler + b"\r\n\r\n")
+        assert (await client.until_closed()).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+async def test_a_request_that_is_not_http_gets_a_400_problem(url: str) -> None:
+    async with connection(url) as client:
+        client.send(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")  # an HTTP/2 preface
+        problem = refused(await client.until_closed(), b"HTTP/1.1 400 Bad Request")
+    assert problem["status"] == 400
+
+
+async def test_a_client_that_pipelines_requests_without_reading_is_cut_off(url: str) -> None:
+    async with connection(url) as client:
+        client.send(request("/tasks?wait=true") * (MAX_PIPELINED + 10))
+        answer = await client.until_closed()
+    assert answer.count(b"HTTP/1.1 ") <= 1  # at most the one being answered
+
+
+async def test_a_few_pipelined_requests_are_each_answered(url: str) -> None:
+    async with connection(url) as client:
+        client.send(request() * 3 + request(close=True))
+        answer = await client.until_closed()
+    assert answer.count(b"HTTP/1.1 200 OK\r\n") == 4
