@@ -317,8 +317,10 @@ def _middleware(
         )
     )
     stack.append(Middleware(ErrorMiddleware, classify=classify))
-    stack.append(Middleware(IdempotencyMiddleware, backend=backend, scope_of=keys_scope))
+    # The body limit outside the idempotency layer, which reads the body before it marks
+    # its key in flight.
     stack.append(Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes))
+    stack.append(Middleware(IdempotencyMiddleware, backend=backend, scope_of=keys_scope))
     return stack
 
 

@@ -2,11 +2,14 @@
 
 draft-ietf-httpapi-idempotency-key-header. The key (a Structured-Field string, quotes
 optional, 1–255 printable ASCII characters) is scoped to the client (its API key, or its
-address where keys are off) and marked in
-flight as soon as the request arrives, before its body is read: a second request with the key
-while the first is being handled is a 409. The route (``api/routes/tasks.py``) then either
-submits the task and records the key with it, in one step of the backend, or, for a key used
-before, compares the parsed bodies and answers the same task again (or a 422 if they differ).
+address where keys are off) and marked in flight once the request's body has arrived (within
+``TASKWIRE_MAX_BODY``, checked by the layer outside this one): a second request with the key
+while the first is being handled is a 409. Not before: a body that takes longer to arrive
+than the mark lasts would let a retry in, and both create a task; a retry whose body comes
+first is simply the first, and the slow one its replay. The route (``api/routes/tasks.py``)
+then either submits the task and records the key with it, in one step of the backend, or, for
+a key used before, compares the parsed bodies and answers the same task again (or a 422 if
+they differ).
 A request answered with anything but 202 leaves no record, so the client may send it again.
 """
 
@@ -99,6 +102,18 @@ class IdempotencyMiddleware:
                     }
                 ]
             )
+        body = await _whole_body(receive)
+        if body is None:  # the client left before its body was whole: nothing to do
+            return
+        replayed = False
+
+        async def receive_body() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # (a disconnect, once the answer is on its way)
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
         scoped = f"{self.scope_of(scope)}/{key}"
         record = await self.backend.begin_idempotent(scoped, IN_FLIGHT_TTL_S)
         if record is not None and record.in_flight:
@@ -113,10 +128,22 @@ class IdempotencyMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_noting_status)
+            await self.app(scope, receive_body, send_noting_status)
         finally:
             if record is None and status != 202:  # refused: no record, the key is free
                 try:
                     await self.backend.abandon_idempotent(scoped)
                 except BackendUnavailable:
                     logger.warning("could not free an Idempotency-Key; it frees itself in 60 s")
+
+
+async def _whole_body(receive: Receive) -> bytes | None:
+    """The request's body, once all of it has arrived; None if the client disconnected."""
+    parts = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        parts.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(parts)
