@@ -16,12 +16,16 @@ import gc
 import logging
 import os
 import signal
+from collections import Counter
 from http import HTTPStatus
 from typing import Any
 
 import orjson
+from uvicorn.config import Config
+from uvicorn.middleware.proxy_headers import _TrustedHosts
 from uvicorn.protocols.http import httptools_impl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.server import ServerState
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from middleware.accesslog import AccessLogMiddleware
@@ -38,12 +42,14 @@ NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 MAX_HEAD_BYTES = 64 * 1024
 """Largest request line and headers, together; more is a 431 (httptools sets no limit)."""
+REFUSED_LINGER_S = 1.0
+"""How long a connection refused at once is kept half-open, so its refusal is read."""
 MAX_PIPELINED = 16
 """Requests one connection may have waiting behind the one being answered; a client that
 sends more before reading is cut off (uvicorn would parse and queue them all)."""
 
 
-def _refusal(status: HTTPStatus, detail: str) -> bytes:
+def _refusal(status: HTTPStatus, detail: str, extra: bytes = b"") -> bytes:
     """An answer written straight to the socket, where there is no request to route (a head
     too late, too large or not HTTP): problem JSON with a request id, as every answer, and
     the connection closed after it."""
@@ -59,8 +65,8 @@ def _refusal(status: HTTPStatus, detail: str) -> bytes:
     )
     head = (
         b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-        b"x-request-id: %s\r\nx-content-type-options: nosniff\r\nconnection: close\r\n\r\n"
-    ) % (status.value, status.phrase.encode(), PROBLEM_JSON.encode(), len(body), rid)
+        b"x-request-id: %s\r\nx-content-type-options: nosniff\r\n%sconnection: close\r\n\r\n"
+    ) % (status.value, status.phrase.encode(), PROBLEM_JSON.encode(), len(body), rid, extra)
     return head + body
 
 
@@ -93,7 +99,41 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._head_too_large = False
         self._flooded = False
+        self._address: str | None = None
+        self._refused = False
+        if not self._admit():
+            return
         self._start_head_clock()
+
+    def _admit(self) -> bool:
+        """Count the connection against its address; refuse it (429) if that address holds
+        half of TASKWIRE_MAX_CONNECTIONS already, so that no one client (slow heads reopened
+        as their deadline closes them, say) can take every connection. A trusted proxy's
+        connections carry many clients: they are not counted."""
+        cap = self.limit_concurrency
+        if cap is None or self.client is None or self.client[0] in _trusted(self.config):
+            return True
+        address, most = self.client[0], max(1, cap // 2)
+        held = _held_by_address(self.server_state)
+        if held[address] >= most:
+            detail = f"this address holds {most} connections, the most one client may"
+            self.transport.write(
+                _refusal(HTTPStatus.TOO_MANY_REQUESTS, detail, b"retry-after: 1\r\n")
+            )
+            # Half-closed, what the client sends read and dropped for a moment: closed with a
+            # request unread, the socket would be reset, and the answer lost with it.
+            self._refused = True
+            self.connections.discard(self)  # nor does it count against the server's cap
+            self.transport.write_eof()
+            self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
+            return False
+        held[address] += 1
+        self._address = address
+        return True
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -139,6 +179,12 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_clock()
+        if self._address is not None:
+            held = _held_by_address(self.server_state)
+            held[self._address] -= 1
+            if not held[self._address]:
+                del held[self._address]
+            self._address = None
         super().connection_lost(exc)
 
     def _start_head_clock(self) -> None:
@@ -156,6 +202,24 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             late = f"the request's line and headers did not arrive within {self.head_timeout_s:g} s"
             self.transport.write(_refusal(HTTPStatus.REQUEST_TIMEOUT, late))
             self.transport.close()
+
+
+def _held_by_address(state: ServerState) -> Counter[str]:
+    """Open connections by client address, for one server (kept on its state)."""
+    held: Counter[str] | None = getattr(state, "taskwire_by_address", None)
+    if held is None:
+        held = Counter()
+        state.taskwire_by_address = held  # type: ignore[attr-defined]
+    return held
+
+
+def _trusted(config: Config) -> _TrustedHosts:
+    """The proxies FORWARDED_ALLOW_IPS names (uvicorn's parsing), once per config."""
+    trusted: _TrustedHosts | None = getattr(config, "taskwire_trusted", None)
+    if trusted is None:
+        trusted = _TrustedHosts(config.forwarded_allow_ips or [])
+        config.taskwire_trusted = trusted  # type: ignore[attr-defined]
+    return trusted
 
 
 GC_THRESHOLD = (10_000, 10, 10)

@@ -20,9 +20,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.processes import BIN, ROOT, free_port, stop
+from tests.support import FAILSAFE_S
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -99,11 +101,13 @@ def rss_mib(pid: int) -> float:
     return total_kib / 1024
 
 
-def non_reader(url: str, request: bytes) -> socket.socket:
-    """A client that sends ``request`` and never reads a byte of the answer."""
+def non_reader(url: str, request: bytes, source: str = "127.0.0.1") -> socket.socket:
+    """A client (at ``source``, any loopback address) that sends ``request`` and never reads a
+    byte of the answer."""
     host, port = url.removeprefix("http://").split(":")
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    sock.bind((source, 0))
     sock.connect((host, int(port)))
     sock.sendall(request)
     return sock
@@ -228,7 +232,8 @@ def test_forwarded_headers_are_not_believed_unless_a_proxy_is_named(
 def test_connections_beyond_the_cap_are_refused(kind: str, tmp_path: Path) -> None:
     settings = {"TASKWIRE_MAX_CONNECTIONS": "3", "TASKWIRE_RATE_LIMIT": "0"}
     with server(kind, tmp_path / "log", **settings) as (url, _):
-        held = [non_reader(url, get("/events")) for _ in range(3)]
+        # From three addresses: one address may hold half of the connections at most.
+        held = [non_reader(url, get("/events"), f"127.0.0.{n}") for n in (2, 3, 4)]
         try:
             refused = httpx.get(f"{url}/healthz", headers={"X-Request-ID": "over-the-cap"})
         finally:
@@ -241,3 +246,27 @@ def test_connections_beyond_the_cap_are_refused(kind: str, tmp_path: Path) -> No
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["request_id"] == "over-the-cap"
     assert "TASKWIRE_MAX_CONNECTIONS" in refused.json()["detail"]
+
+
+def test_one_address_holds_half_of_the_connections_at_most_and_the_others_are_served(
+    tmp_path: Path,
+) -> None:
+    # A client that opens connections and sends nothing (each reopened as its head's deadline
+    # closes it) must not take every connection from everyone else.
+    settings = {"TASKWIRE_MAX_CONNECTIONS": "6", "TASKWIRE_RATE_LIMIT": "0"}
+    with server("uvicorn", tmp_path / "log", **settings) as (url, _):
+        held = [non_reader(url, b"", "127.0.0.2") for _ in range(3)]
+        try:
+            one_more = non_reader(url, get("/healthz"), "127.0.0.2")
+            with contextlib.closing(one_more):
+                one_more.settimeout(FAILSAFE_S)
+                answer = b"".join(iter(lambda: one_more.recv(65536), b""))
+            served = httpx.get(f"{url}/healthz")  # another address
+        finally:
+            for sock in held:
+                sock.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 429 Too Many Requests\r\n")
+    assert b"retry-after: 1" in head and b"application/problem+json" in head
+    assert "3 connections" in orjson.loads(body)["detail"]
+    assert served.status_code == 200
