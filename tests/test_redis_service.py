@@ -434,3 +434,21 @@ async def test_a_scrape_of_any_gunicorn_worker_reports_the_whole_group_once(
         ["taskwire_metrics_exporter 0.0"],
         ["taskwire_metrics_exporter 1.0"],
     ]
+
+
+async def test_a_position_beyond_any_event_id_is_a_resync_on_redis_too(
+    service: Cluster, client: httpx.AsyncClient
+) -> None:
+    # Redis cannot name a stream id that large: asked for one, a read failed with a 500.
+    url = service.api().url
+    assert url
+    task_id = await submit(client, url)
+    await wait_for(client, url, task_id, "completed")
+    beyond = "9" * 34
+    answer = await client.get(f"{url}/tasks/{task_id}/events?last_event_id={beyond}")
+    assert answer.status_code == 200 and "task.completed" in answer.text
+    async with client.stream("GET", f"{url}/events?last_event_id={beyond}") as response:
+        assert response.status_code == 200
+        events = sse(response)
+        assert await anext(events) == {"retry": "3000"}
+        assert (await anext(events))["event"] == "resync"

@@ -29,6 +29,8 @@ router = lean_router()
 
 MAX_ID_DIGITS = 19
 """Event ids are microseconds since the epoch: 16 digits now, and within a signed 64-bit int."""
+MAX_EVENT_ID = 10**MAX_ID_DIGITS - 1
+"""A larger position is no event's (nor one a Redis stream id can name): a ``resync``."""
 LastEventId = Annotated[
     int | None, Query(ge=0, description="resume after this event id (Last-Event-ID wins)")
 ]
@@ -49,6 +51,8 @@ def resume_point(query: int | None, header: str | None) -> tuple[int | None, boo
     position too old to resume from, and answered with a ``resync``.
     """
     if header is None:
+        if query is not None and query > MAX_EVENT_ID:  # no event will ever have it
+            return None, True
         return query, False
     header = header.strip()
     if header.isascii() and header.isdigit() and len(header) <= MAX_ID_DIGITS:

@@ -174,6 +174,22 @@ async def test_a_last_event_id_header_that_is_no_event_id_gets_a_resync_not_a_re
     assert resync == {"event": "resync", "id": str(bus_of(app).last_id), "data": "{}"}
 
 
+async def test_a_query_position_beyond_any_event_id_gets_a_resync(
+    live: tuple[FastAPI, httpx.AsyncClient],
+) -> None:
+    app, client = live
+    task_id = await submit(client)
+    await finished(backend_of(app), task_id)
+    beyond = "9" * 30  # more than any id can be (nor a Redis stream id)
+    async with client.stream("GET", f"/events?last_event_id={beyond}") as response:
+        assert response.status_code == 200
+        events = sse(response)
+        assert await anext(events) == {"retry": "3000"}
+        assert (await anext(events))["event"] == "resync"
+    answer = await client.get(f"/tasks/{task_id}/events?last_event_id={beyond}")
+    assert answer.status_code == 200 and "task.completed" in answer.text
+
+
 async def test_the_stream_opens_with_its_position_so_a_quick_reconnect_misses_nothing(
     live: tuple[FastAPI, httpx.AsyncClient],
 ) -> None:
