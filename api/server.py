@@ -41,7 +41,9 @@ NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 MAX_HEAD_BYTES = 64 * 1024
-"""Largest request line and headers, together; more is a 431 (httptools sets no limit)."""
+"""Largest request line and headers, together; more is a 431 (httptools sets no limit). The
+bytes received while a head is incomplete are counted, a read at a time (a read is at most
+256 KiB), at no cost per header."""
 REFUSED_LINGER_S = 1.0
 """How long a connection refused at once is kept half-open, so its refusal is read."""
 MAX_PIPELINED = 16
@@ -132,28 +134,20 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         return True
 
     def data_received(self, data: bytes) -> None:
-        if not self._refused:
-            super().data_received(data)
+        if self._refused:
+            return
+        if self._head_deadline is not None:  # a head on its way: its bytes count
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._head_deadline is not None and self._head_bytes > MAX_HEAD_BYTES:
+            self._head_too_large = True
+            self._stop_head_clock()
+            self.send_400_response("request head too large")
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
         if self._head_deadline is None:  # a later request; the first's runs from the connect
             self._start_head_clock()
-
-    def on_url(self, url: bytes) -> None:
-        self._count_head(len(url))
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count_head(len(name) + len(value) + 4)
-        super().on_header(name, value)
-
-    def _count_head(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > MAX_HEAD_BYTES:
-            self._head_too_large = True
-            raise ValueError("request head too large")  # stops the parser: send_400_response
 
     def send_400_response(self, msg: str) -> None:
         if self._flooded:
@@ -172,6 +166,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._stop_head_clock()
+        self._head_bytes = 0  # the next request's head counts from here
         super().on_headers_complete()
         if len(self.pipeline) > MAX_PIPELINED:  # requests sent ahead, never read: cut off
             self._flooded = True
