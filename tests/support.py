@@ -118,6 +118,7 @@ class Subscriptions:
     """
 
     def __init__(self, bus: EventBus) -> None:
+        self._bus = bus
         self.count = 0
         self.closed = 0
         self._changed = asyncio.Condition()
@@ -137,6 +138,10 @@ class Subscriptions:
     async def opened(self, n: int) -> None:
         """Wait until ``n`` subscriptions have opened in all."""
         await self._wait(lambda: self.count >= n)
+
+    async def of_kind(self, kind: str, n: int) -> None:
+        """Wait until ``n`` subscriptions of ``kind`` (``watch``, ``sse``...) are open."""
+        await self._wait(lambda: self._bus.open_by_kind[kind] >= n)
 
     async def open_now(self, n: int) -> None:
         """Wait until exactly ``n`` subscriptions are open."""
