@@ -50,6 +50,7 @@ from middleware.accesslog import AccessLogMiddleware
 from middleware.bodylimit import BodyLimitMiddleware
 from middleware.cors import CORSMiddleware
 from middleware.errors import ErrorMiddleware
+from middleware.headers import NOSNIFF
 from middleware.ratelimit import KeyOf, RateCounter, RateLimitMiddleware, by_address
 from middleware.slowclients import OpenResponses, SlowClientMiddleware
 from middleware.streamlimit import StreamLimitMiddleware
@@ -76,7 +77,6 @@ EXPOSED_HEADERS = (
     "WWW-Authenticate",
     "X-Request-ID",
 )
-ALWAYS = {"X-Content-Type-Options": "nosniff"}
 """Headers on every response: no browser guesses a type other than the one declared."""
 TRUE_WORDS = frozenset({"1", "on", "t", "true", "y", "yes"})
 """What a boolean query parameter accepts as true (as pydantic does)."""
@@ -273,7 +273,7 @@ def _middleware(
         ),
         Middleware(
             AccessLogMiddleware,
-            headers=ALWAYS,
+            headers=NOSNIFF,
             secret_params=[ACCESS_TOKEN],
             observe=metrics.observe_request,
         ),

@@ -29,6 +29,7 @@ from uvicorn.server import ServerState
 from uvicorn_worker import UvicornWorker  # type: ignore[import-untyped]
 
 from middleware.accesslog import AccessLogMiddleware
+from middleware.headers import NOSNIFF
 from middleware.problem import PROBLEM_JSON, Problem
 from middleware.requestid import choose_request_id
 from service.settings import load_settings
@@ -37,7 +38,6 @@ logger = logging.getLogger("taskwire")
 
 HEAD_TIMEOUT_S = 10.0
 """Longest a connection may take to send a request's line and headers."""
-NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -99,7 +99,6 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         self._head_deadline: asyncio.TimerHandle | None = None
         self._head_bytes = 0
-        self._head_too_large = False
         self._flooded = False
         self._address: str | None = None
         self._refused = False
@@ -140,9 +139,11 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
         super().data_received(data)
         if self._head_deadline is not None and self._head_bytes > MAX_HEAD_BYTES:
-            self._head_too_large = True
             self._stop_head_clock()
-            self.send_400_response("request head too large")
+            self._refuse(
+                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
+                f"the request's line and headers are over {MAX_HEAD_BYTES} bytes",
+            )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -153,14 +154,10 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         if self._flooded:
             self.pipeline.clear()
             self.transport.abort()
-            return
-        if self._head_too_large:
-            status, detail = (
-                HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
-                f"the request's line and headers are over {MAX_HEAD_BYTES} bytes",
-            )
         else:
-            status, detail = HTTPStatus.BAD_REQUEST, "the request is not valid HTTP/1.1"
+            self._refuse(HTTPStatus.BAD_REQUEST, "the request is not valid HTTP/1.1")
+
+    def _refuse(self, status: HTTPStatus, detail: str) -> None:
         self.transport.write(_refusal(status, detail))
         self.transport.close()
 
@@ -195,8 +192,7 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self._head_deadline = None
         if not self.transport.is_closing():
             late = f"the request's line and headers did not arrive within {self.head_timeout_s:g} s"
-            self.transport.write(_refusal(HTTPStatus.REQUEST_TIMEOUT, late))
-            self.transport.close()
+            self._refuse(HTTPStatus.REQUEST_TIMEOUT, late)
 
 
 def _held_by_address(state: ServerState) -> Counter[str]:

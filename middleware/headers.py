@@ -8,6 +8,8 @@ from starlette.types import Message
 
 RawHeaders = Iterable[tuple[bytes, bytes]]
 STARTS = ("http.response.start", "websocket.http.response.start")
+NOSNIFF = {"X-Content-Type-Options": "nosniff"}
+"""On every answer: browsers take a body for what its Content-Type says, nothing else."""
 
 
 def add_headers(message: Message, raw: RawHeaders) -> None:

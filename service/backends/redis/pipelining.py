@@ -11,17 +11,18 @@ Only commands that stand alone go this way (scripts, single reads): a pipeline i
 transaction, so each command keeps the atomicity it has on its own, and no more.
 
 A batch goes over a pooled connection of the client's, but not through redis-py's
-``Pipeline``: that is made for a caller's own batch (transactions,
-``WATCH``, scripts loaded first, a timer and response callbacks for each answer, metrics
+``Pipeline``: that is made for a caller's own batch (transactions, ``WATCH``, scripts loaded
+first, a timer and response callbacks for each answer, metrics
 hooks). This writes the batch and reads its answers under one timeout: 16 EVALSHAs at a time
 against a local redis-server, 24 µs of client CPU a command where the ``Pipeline`` took 34.
 Answers are Redis's own, as the parser gives them: no response callbacks.
 
 A batch is never sent twice. A connection that Redis closed while it sat in the pool is
-replaced before use (redis-py's pool sees its end), and one that cannot be opened is tried
+replaced before use (checked before each batch), and one that cannot be opened is tried
 again (the client's retry policy); but once a batch is on its way, a connection that breaks
 fails its commands, as a timeout does: they may have run, and a script run twice would
 queue a task twice.
+
 A command may also have its answer handed to a callback (``on_answer``) that runs even when
 its caller has stopped waiting: a script that claimed a task must not leave it unclaimed
 because the job that asked was cancelled meanwhile.
