@@ -1,12 +1,14 @@
-"""Uvicorn as Taskwire runs it: a deadline for each request's head, and no WebSocket.
+"""Uvicorn as Taskwire runs it: deadlines for each request's head and body, and no WebSocket.
 
-Uvicorn sets no deadline on the request line and headers: a connection that sends nothing,
-or a byte now and then (slowloris), holds a socket for ever, and enough of them shut every
-other client out. ``HeadTimeoutProtocol`` closes a connection whose request head has not
-arrived within ``HEAD_TIMEOUT_S``. ``make run``, ``taskwire serve`` and ``gunicorn.conf.py``
-(through ``TaskwireWorker``) run uvicorn with it, with ``--ws none`` (an ``Upgrade:
-websocket`` request is then plain HTTP, answered by ``middleware/websocket.py``) and with a
-cap on connections (``TASKWIRE_MAX_CONNECTIONS``: uvicorn answers 503 above it).
+Uvicorn sets no deadline on a request's arrival: a connection that sends nothing, or a byte
+now and then (slowloris, or a body trickled in), holds a socket for ever, and enough of them
+shut every other client out. ``HeadTimeoutProtocol`` closes a connection whose request head
+has not arrived within ``HEAD_TIMEOUT_S``, or whose body comes slower than
+``BODY_TIMEOUT_S`` and ``BODY_MIN_RATE`` allow. ``make run``, ``taskwire serve`` and
+``gunicorn.conf.py`` (through ``TaskwireWorker``) run uvicorn with it, with ``--ws none``
+(an ``Upgrade: websocket`` request is then plain HTTP, answered by
+``middleware/websocket.py``) and with a cap on connections (``TASKWIRE_MAX_CONNECTIONS``:
+uvicorn answers 503 above it).
 """
 
 from __future__ import annotations
@@ -38,6 +40,12 @@ logger = logging.getLogger("taskwire")
 
 HEAD_TIMEOUT_S = 10.0
 """Longest a connection may take to send a request's line and headers."""
+BODY_TIMEOUT_S = 20.0
+BODY_MIN_RATE = 500
+"""A request's body must arrive within ``BODY_TIMEOUT_S`` of its head, plus a second for every
+``BODY_MIN_RATE`` bytes received (Apache's ``mod_reqtimeout`` defaults): a body as large as
+``TASKWIRE_MAX_BODY`` allows gets there on the slowest link, and a trickle ends. While the
+server itself stops reading (an answer not yet taking the body), the clock starts again."""
 
 
 MAX_HEAD_BYTES = 64 * 1024
@@ -87,24 +95,31 @@ httptools_impl.service_unavailable = OVER_CAPACITY  # type: ignore[attr-defined,
 
 
 class HeadTimeoutProtocol(HttpToolsProtocol):
-    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request head is late.
+    """Uvicorn's HTTP/1.1 protocol, closing a connection whose request head or body is late.
 
     The clock runs from the connection's start, and again from the first byte of each
-    later request on it; between requests, uvicorn's keep-alive timeout applies.
+    later request on it, until the request has arrived; between requests, uvicorn's
+    keep-alive timeout applies. One timer serves head and body: it is set for the head, and
+    when it fires during a body, it is set again for whatever the body has earned since.
     """
 
     head_timeout_s = HEAD_TIMEOUT_S
+    body_timeout_s = BODY_TIMEOUT_S
+    body_min_rate = BODY_MIN_RATE
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._head_deadline: asyncio.TimerHandle | None = None
+        self._arrival: asyncio.TimerHandle | None = None
+        self._reading_head = False
         self._head_bytes = 0
+        self._body_since = 0.0
+        self._body_bytes = 0
         self._flooded = False
         self._address: str | None = None
         self._refused = False
         if not self._admit():
             return
-        self._start_head_clock()
+        self._start_clock()
 
     def _admit(self) -> bool:
         """Count the connection against its address; refuse it (429) if that address holds
@@ -135,11 +150,11 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._head_deadline is not None:  # a head on its way: its bytes count
+        if self._reading_head:  # a head on its way: its bytes count
             self._head_bytes += len(data)
         super().data_received(data)
-        if self._head_deadline is not None and self._head_bytes > MAX_HEAD_BYTES:
-            self._stop_head_clock()
+        if self._reading_head and self._head_bytes > MAX_HEAD_BYTES:
+            self._stop_clock()
             self._refuse(
                 HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                 f"the request's line and headers are over {MAX_HEAD_BYTES} bytes",
@@ -147,8 +162,8 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._head_deadline is None:  # a later request; the first's runs from the connect
-            self._start_head_clock()
+        if self._arrival is None:  # a later request; the first's runs from the connect
+            self._start_clock()
 
     def send_400_response(self, msg: str) -> None:
         if self._flooded:
@@ -162,15 +177,24 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def on_headers_complete(self) -> None:
-        self._stop_head_clock()
+        self._reading_head = False
         self._head_bytes = 0  # the next request's head counts from here
+        self._body_since, self._body_bytes = self.loop.time(), 0  # the clock runs on
         super().on_headers_complete()
         if len(self.pipeline) > MAX_PIPELINED:  # requests sent ahead, never read: cut off
             self._flooded = True
             raise ValueError("too many pipelined requests")  # stops the parser
 
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._stop_clock()  # the request has arrived
+        super().on_message_complete()
+
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_clock()
+        self._stop_clock()
         if self._address is not None:
             held = _held_by_address(self.server_state)
             held[self._address] -= 1
@@ -179,19 +203,38 @@ class HeadTimeoutProtocol(HttpToolsProtocol):
             self._address = None
         super().connection_lost(exc)
 
-    def _start_head_clock(self) -> None:
-        self._stop_head_clock()
-        self._head_deadline = self.loop.call_later(self.head_timeout_s, self._head_too_late)
+    def _start_clock(self) -> None:
+        self._stop_clock()
+        self._reading_head = True
+        self._arrival = self.loop.call_later(self.head_timeout_s, self._late)
 
-    def _stop_head_clock(self) -> None:
-        if self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+    def _stop_clock(self) -> None:
+        self._reading_head = False
+        if self._arrival is not None:
+            self._arrival.cancel()
+            self._arrival = None
 
-    def _head_too_late(self) -> None:
-        self._head_deadline = None
-        if not self.transport.is_closing():
+    def _late(self) -> None:
+        self._arrival = None
+        if self.transport.is_closing():
+            return
+        if self._reading_head:
             late = f"the request's line and headers did not arrive within {self.head_timeout_s:g} s"
+            self._refuse(HTTPStatus.REQUEST_TIMEOUT, late)
+            return
+        now = self.loop.time()
+        if self.flow.read_paused:  # the server is not reading: no fault of the client's
+            self._body_since, self._body_bytes = now, 0
+        due = self._body_since + self.body_timeout_s + self._body_bytes / self.body_min_rate
+        if now < due:
+            self._arrival = self.loop.call_at(due, self._late)
+        elif self.cycle.response_started:  # answered without the body; the rest never came
+            self.transport.close()
+        else:
+            late = (
+                f"the request's body did not arrive in time: {self.body_timeout_s:g} s, and "
+                f"a second more for every {self.body_min_rate} bytes received"
+            )
             self._refuse(HTTPStatus.REQUEST_TIMEOUT, late)
 
 

@@ -1,4 +1,4 @@
-"""``api/server.py``: uvicorn as Taskwire runs it; a deadline for each request's head.
+"""``api/server.py``: uvicorn as Taskwire runs it; deadlines for each request's head and body.
 
 uvicorn runs in this process with ``HeadTimeoutProtocol`` (its deadline cut to a fraction of
 a second), and raw sockets play the clients: one that sends nothing, one that stops halfway
@@ -19,6 +19,8 @@ import pytest
 from fastapi import FastAPI
 
 from api.server import (
+    BODY_MIN_RATE,
+    BODY_TIMEOUT_S,
     HEAD_TIMEOUT_S,
     MAX_HEAD_BYTES,
     MAX_PIPELINED,
@@ -185,6 +187,8 @@ def test_uvicorn_options_are_the_head_deadline_no_websocket_and_a_connection_cap
         "limit_concurrency": 7,
     }
     assert HeadTimeoutProtocol.head_timeout_s == HEAD_TIMEOUT_S == 10.0
+    assert HeadTimeoutProtocol.body_timeout_s == BODY_TIMEOUT_S == 20.0
+    assert HeadTimeoutProtocol.body_min_rate == BODY_MIN_RATE == 500
 
 
 class DeadlineEach(HeadTimeoutProtocol):
@@ -256,3 +260,79 @@ async def test_a_few_pipelined_requests_are_each_answered(url: str) -> None:
         client.send(request() * 3 + request(close=True))
         answer = await client.until_closed()
     assert answer.count(b"HTTP/1.1 200 OK\r\n") == 4
+
+
+class QuickBody(HeadTimeoutProtocol):
+    """Deadlines of ``DEADLINE_S`` for a head and for a body, and a second more for every
+    ``body_min_rate`` bytes of body received."""
+
+    head_timeout_s = body_timeout_s = DEADLINE_S
+    body_min_rate = 100
+
+
+SUBMIT = b'{"task_type": "compute_sum", "parameters": {"numbers": [1, 2]}}'
+
+
+def post_head(length: int) -> bytes:
+    return (
+        b"POST /tasks HTTP/1.1\r\nHost: tw\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\nConnection: close\r\n\r\n" % length
+    )
+
+
+@pytest.fixture
+async def quick_body(make_app: Callable[..., FastAPI]) -> AsyncIterator[str]:
+    async with serve(make_app(), http=QuickBody) as url:
+        yield url
+
+
+async def test_a_body_that_stops_coming_gets_a_408_and_nothing_is_submitted(
+    quick_body: str,
+) -> None:
+    async with connection(quick_body) as client:
+        client.send(post_head(len(SUBMIT)) + SUBMIT[:10])
+        problem = refused(await client.until_closed(), b"HTTP/1.1 408 Request Timeout")
+    assert "body did not arrive in time" in str(problem["detail"])
+    async with httpx.AsyncClient(base_url=quick_body, timeout=FAILSAFE_S) as other:
+        assert (await other.get("/tasks")).json() == []
+
+
+async def test_the_bytes_a_body_has_sent_earn_it_time(quick_body: str) -> None:
+    padded = SUBMIT + b" " * 400  # 400 bytes more: 4 s more at 100 bytes a second
+    async with connection(quick_body) as client:
+        client.send(post_head(len(padded)) + padded[:-1])
+        await a_deadline_has_passed(quick_body)  # the bare body deadline, passed
+        client.send(padded[-1:])
+        answer = await client.until_closed()
+    assert answer.startswith(b"HTTP/1.1 202 Accepted\r\n")
+
+
+class NoBodyCredit(HeadTimeoutProtocol):
+    head_timeout_s = body_timeout_s = DEADLINE_S
+    body_min_rate = 10**12  # bytes earn no time
+
+
+async def test_the_body_clock_does_not_run_while_the_server_is_not_reading(
+    make_app: Callable[..., FastAPI],
+) -> None:
+    app = make_app()
+    subscriptions = Subscriptions(bus_of(app))
+    async with (
+        serve(app, http=NoBodyCredit) as url,
+        httpx.AsyncClient(base_url=url, timeout=FAILSAFE_S) as client,
+    ):
+        await engine_of(app).close()  # no worker: the task stays queued until cancelled
+        task = (await client.post("/tasks", json={"task_type": "unstable_task"})).json()
+        path = f"/tasks/{task['task_id']}?wait=true"
+        body = b" " * 200_000  # more than uvicorn holds: it stops reading, the rest waits
+        async with connection(url) as waiting:
+            waiting.send(  # kept alive: closed with its body unread, the answer would be reset
+                b"GET %s HTTP/1.1\r\nHost: tw\r\nContent-Length: %d\r\n\r\n%s"
+                % (path.encode(), len(body), body)
+            )
+            await subscriptions.opened(1)
+            await a_deadline_has_passed(url)
+            assert (await client.delete(f"/tasks/{task['task_id']}")).status_code == 200
+            answer = await waiting.response()
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b'"status":"cancelled"' in answer
