@@ -125,6 +125,18 @@ def test_a_process_that_could_not_work_as_configured_refuses_to_start(
     assert "Booting worker" not in finished.stderr
 
 
+def test_uvicorn_s_workers_refusing_to_start_stop_its_supervisor_too() -> None:
+    # WEB_CONCURRENCY is uvicorn's --workers: its children import the app and refuse; they
+    # exit with uvicorn's startup-failure status, so the supervisor stops instead of starting
+    # them again for ever (it exits 0 all the same: uvicorn's choice).
+    env = {**os.environ, "WEB_CONCURRENCY": "2"}
+    argv = [str(BIN / "uvicorn"), "asgi:app", "--port", "0"]
+    finished = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=20)
+    assert "WEB_CONCURRENCY=2 needs a shared backend" in finished.stderr
+    assert "failed to start, stopping the parent process" in finished.stderr
+    assert "died" not in finished.stderr  # never started again
+
+
 def test_the_entry_point_freezes_the_code_and_collects_young_objects_less_often() -> None:
     # The servers import asgi.py; what it sets up is the process's, so it is read from one.
     probe = "import asgi, gc; print(gc.get_freeze_count() > 10_000, gc.get_threshold())"
