@@ -13,6 +13,8 @@ streams; an error is its problem details object). Exit codes (``ExitCode``):
     6    the service is unavailable: 503, another 5xx, or no connection
     7    ``wait --timeout`` passed before the task finished
     130  interrupted (Ctrl-C)
+    141  the output was closed (``taskwire ls --json | head``), as a shell shows a command
+         that SIGPIPE ended
 
 ``serve`` and ``worker`` import the service lazily; the API commands use only the client.
 """
@@ -66,6 +68,7 @@ class ExitCode(IntEnum):
     UNAVAILABLE = 6
     TIMED_OUT = 7
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141
 
 
 class PriorityChoice(StrEnum):
@@ -192,6 +195,9 @@ def _session(url: str | None, key: str | None, out: Output) -> Iterator[Client]:
         raise typer.Exit(ExitCode.UNAVAILABLE) from None
     except KeyboardInterrupt:
         raise typer.Exit(ExitCode.INTERRUPTED) from None
+    except BrokenPipeError:  # whoever read stdout has stopped: stop too, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # for the exit's flush
+        raise typer.Exit(ExitCode.OUTPUT_CLOSED) from None
 
 
 def _finished(task: Task, out: Output, *, detail: bool = True) -> None:

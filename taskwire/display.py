@@ -39,7 +39,10 @@ def when(moment: datetime | None) -> str:
 
 
 def seconds(value: float) -> str:
-    """``75.2`` → ``1m15s``."""
+    """``75.2`` → ``1m15s``; under a second, to a tenth (``0.25`` → ``0.2s``), so that a short
+    wait or run does not read as none."""
+    if 0 < value < 0.95:
+        return f"{value:.1f}s"
     whole = max(0, round(value))
     minutes, secs = divmod(whole, 60)
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"

@@ -363,6 +363,18 @@ def test_events_tails_the_feed_as_ndjson(shared: ThreadedServer) -> None:
     assert code == ExitCode.INTERRUPTED, stderr
 
 
+def test_a_command_whose_output_is_closed_stops_quietly(shared: ThreadedServer) -> None:
+    # `taskwire events --json | head -1`: exit as a shell shows SIGPIPE's, not 1 ("failed").
+    with start("events", "--since", "0", "--json", "--url", shared.url) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert json.loads(process.stdout.readline())["type"] == "resync"
+        process.stdout.close()  # the reader goes; the next event's line has nowhere to go
+        with Client(shared.url) as client:
+            client.submit("compute_sum", SUM, wait=True)
+        assert process.wait(timeout=FAILSAFE_S) == ExitCode.OUTPUT_CLOSED == 141
+        assert process.stderr.read() == ""
+
+
 def test_ls_watch_streams_ndjson_and_keeps_a_live_table(shared: ThreadedServer) -> None:
     with Client(shared.url) as client:
         before = client.submit("compute_sum", SUM, wait=True)

@@ -199,6 +199,14 @@ def test_a_task_table_and_an_old_date() -> None:
     assert display.short_when(datetime(2020, 1, 2, 3, 4, 5, tzinfo=UTC)).startswith("2020-01-0")
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(0, "0s"), (-3, "0s"), (0.25, "0.2s"), (0.94, "0.9s"), (0.96, "1s"), (75.2, "1m15s")],
+)
+def test_seconds_under_one_are_not_shown_as_none(value: float, shown: str) -> None:
+    assert display.seconds(value) == shown  # "retrying in 0s" read as no wait at all
+
+
 def test_outcomes_and_event_lines() -> None:
     cancelled = task(status="cancelled", eta_s=None)
     unfinished = task()
