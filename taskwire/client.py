@@ -130,7 +130,7 @@ class _Requests:
             "GET",
             _task_path(task_id),
             params={"wait": "true", "timeout": f"{timeout_s:g}"},
-            timeout=httpx.Timeout(self._connect_s, read=timeout_s + 10),
+            timeout=httpx.Timeout(self._connect_s, read=timeout_s + self._connect_s),
         )
 
     def learn_longest_poll(self, refusal: InvalidRequest, asked_s: float) -> None:
@@ -216,6 +216,12 @@ def _transport_error(request: httpx.Request, error: httpx.TransportError) -> Tra
 
 def _deadline(timeout_s: float | None) -> float | None:
     return None if timeout_s is None else time.monotonic() + timeout_s
+
+
+def _no_retry(delay: float | None, deadline: float | None) -> bool:
+    """Whether to give up rather than wait ``delay`` (None: the policy says so) and retry: a
+    retry that would start after the caller's deadline is not made."""
+    return delay is None or (deadline is not None and time.monotonic() + delay >= deadline)
 
 
 def _poll_for(deadline: float | None, longest_s: float) -> float:
@@ -312,7 +318,7 @@ class Client:
                 return task if task is not None else self.get(task_id)
             request = self._requests.long_poll(task_id, poll_s)
             try:
-                task = _task_of(self._send(request, Safety.IDEMPOTENT))
+                task = _task_of(self._send(request, Safety.IDEMPOTENT, deadline=deadline))
             except InvalidRequest as error:
                 self._requests.learn_longest_poll(error, poll_s)
                 continue
@@ -452,25 +458,32 @@ class Client:
             self._pause(reconnects, position.retry_s, request)
 
     def _send(
-        self, request: httpx.Request, safety: Safety, *, stream: bool = False
+        self,
+        request: httpx.Request,
+        safety: Safety,
+        *,
+        stream: bool = False,
+        deadline: float | None = None,
     ) -> httpx.Response:
-        """Send ``request``, again while ``safety`` and the budget allow; the answer, if a
-        success, else the error it stands for."""
+        """Send ``request``, again while ``safety`` and the budget allow, and (given a
+        ``deadline``, a ``time.monotonic()``) only if the retry would start before it; the
+        answer, if a success, else the error it stands for."""
         attempts = self._requests.policy.start(safety)
         while True:
             attempts.made += 1
             try:
                 response = self._http.send(request, stream=stream)
             except httpx.TransportError as error:
-                if (delay := attempts.after_error(error)) is None:
+                if _no_retry(delay := attempts.after_error(error), deadline):
                     raise _transport_error(request, error) from error
             else:
                 if response.is_success:
                     return response
                 response.read()
                 response.close()
-                if (delay := attempts.after_answer(response)) is None:
+                if _no_retry(delay := attempts.after_answer(response), deadline):
                     raise problem_of(response, attempts=attempts.made)
+            assert delay is not None
             self._sleep(delay)
 
     def _pause(self, reconnects: Reconnects, retry_s: float | None, request: httpx.Request) -> None:
@@ -548,7 +561,7 @@ class AsyncClient:
                 return task if task is not None else await self.get(task_id)
             request = self._requests.long_poll(task_id, poll_s)
             try:
-                task = _task_of(await self._send(request, Safety.IDEMPOTENT))
+                task = _task_of(await self._send(request, Safety.IDEMPOTENT, deadline=deadline))
             except InvalidRequest as error:
                 self._requests.learn_longest_poll(error, poll_s)
                 continue
@@ -678,7 +691,12 @@ class AsyncClient:
             await self._pause(reconnects, position.retry_s, request)
 
     async def _send(
-        self, request: httpx.Request, safety: Safety, *, stream: bool = False
+        self,
+        request: httpx.Request,
+        safety: Safety,
+        *,
+        stream: bool = False,
+        deadline: float | None = None,
     ) -> httpx.Response:
         """See ``Client._send``."""
         attempts = self._requests.policy.start(safety)
@@ -687,15 +705,16 @@ class AsyncClient:
             try:
                 response = await self._http.send(request, stream=stream)
             except httpx.TransportError as error:
-                if (delay := attempts.after_error(error)) is None:
+                if _no_retry(delay := attempts.after_error(error), deadline):
                     raise _transport_error(request, error) from error
             else:
                 if response.is_success:
                     return response
                 await response.aread()
                 await response.aclose()
-                if (delay := attempts.after_answer(response)) is None:
+                if _no_retry(delay := attempts.after_answer(response), deadline):
                     raise problem_of(response, attempts=attempts.made)
+            assert delay is not None
             await self._sleep(delay)
 
     async def _pause(

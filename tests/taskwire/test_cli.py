@@ -313,6 +313,7 @@ def test_the_documented_exit_codes() -> None:
         "UNAVAILABLE": 6,
         "TIMED_OUT": 7,
         "INTERRUPTED": 130,
+        "OUTPUT_CLOSED": 141,
     }
 
 

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import aclosing
 from datetime import datetime
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -184,6 +185,33 @@ async def test_wait_with_a_timeout_returns_the_task_as_it_is_then(
         assert held.status is PROCESSING and not held.is_finished
         assert (await client.wait(task.task_id, timeout_s=0)).status is PROCESSING
         await gate.open()
+
+
+async def test_wait_with_a_timeout_retries_no_later_than_it_against_a_silent_service() -> None:
+    # A service that takes the connection and never answers: each long-poll waits its own
+    # timeout plus the client's request timeout; a retry past the caller's deadline is not
+    # sent (before: up to `retries` more, ~50 s for a wait of 1 s with the defaults).
+    handlers: list[asyncio.Task[Any]] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        await reader.read()  # until the client gives up and closes
+        writer.close()
+        await writer.wait_closed()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    sleeps = AsyncSleeps()
+    try:
+        async with AsyncClient(url, timeout_s=0.1, retries=5, sleep=sleeps) as client:
+            with pytest.raises(TransportError):
+                await client.wait(str(uuid.uuid4()), timeout_s=0.05)
+        async with asyncio.timeout(FAILSAFE_S):
+            await asyncio.gather(*handlers)  # each saw the client close
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert (len(handlers), sleeps.asked) == (1, [])
 
 
 async def test_cancel_and_retry(make_app: Callable[..., FastAPI], gate: Gate) -> None:
