@@ -21,6 +21,7 @@ import heapq
 import itertools
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -119,7 +120,13 @@ class Subscriber:
     the consumer should reload.
     """
 
-    def __init__(self, event_filter: EventFilter, maxsize: int, max_bytes: int) -> None:
+    def __init__(
+        self,
+        event_filter: EventFilter,
+        maxsize: int,
+        max_bytes: int,
+        on_overflow: Callable[[], None] | None = None,
+    ) -> None:
         self.filter = event_filter
         self.resync = False
         self.overflowed = False
@@ -140,6 +147,9 @@ class Subscriber:
         self._waiter: asyncio.Future[None] | None = None
         self._deadline: list[Any] | None = None
         """Its entry among the bus's deadlines, if it was given one."""
+        self._on_overflow = on_overflow
+        """Told once, when it is dropped (live events beyond its queue, or a replay the
+        history moved past)."""
 
     def __aiter__(self) -> Subscriber:
         return self
@@ -224,6 +234,8 @@ class Subscriber:
         self._history = history if page.more else None
 
     def _overflow(self) -> None:
+        if not self.overflowed and self._on_overflow is not None:
+            self._on_overflow()
         self._queue.clear()
         self._queued_bytes = 0
         self._replay.clear()
@@ -412,7 +424,9 @@ class EventBus:
         return Subscription(self, event_filter, after, kind, for_s)
 
     def _join(self, event_filter: EventFilter, kind: str, for_s: float | None) -> Subscriber:
-        subscriber = Subscriber(event_filter, self._subscriber_queue, self._subscriber_bytes)
+        subscriber = Subscriber(
+            event_filter, self._subscriber_queue, self._subscriber_bytes, self._count_drop
+        )
         task_id = event_filter.task_id
         group = self._everyone if task_id is None else self._by_task.setdefault(task_id, set())
         group.add(subscriber)
@@ -467,4 +481,6 @@ class EventBus:
         ]
         for subscriber in overflowed:
             subscribers.discard(subscriber)
-            self.dropped += 1
+
+    def _count_drop(self) -> None:
+        self.dropped += 1
