@@ -103,7 +103,8 @@ class RateLimitMiddleware:
 
     Notes:
         If the counter fails (its store is unreachable), the request is let through, not
-        refused: the limiter is a guard, and the route behind it answers for itself.
+        refused: the limiter is a guard, and the route behind it answers for itself. A
+        warning says so when it starts failing, and another when it counts again.
 
         A refusal by a counter elsewhere (Redis) is remembered until shortly before its window
         could let the key in again, and the key's requests until then are refused here, with
@@ -126,6 +127,7 @@ class RateLimitMiddleware:
     ) -> None:
         self.app = app
         self.counter = counter
+        self._failing = False
         self.exempt_paths = frozenset(exempt_paths)
         self.exempt_prefixes = exempt_prefixes
         self.key_of = key_of
@@ -171,9 +173,11 @@ class RateLimitMiddleware:
             else:
                 allowed, remaining, reset_s = await self.counter.hit(key)
         except Exception:
-            logger.warning("the rate-limit counter failed; request let through", exc_info=True)
+            self._failed()
             await self.app(scope, receive, send)
             return
+        if self._failing:
+            self._recovered()
         headers = self._fields(policy, remaining, reset_s)
         if not allowed:
             self._remember(key, reset_s)
@@ -186,6 +190,17 @@ class RateLimitMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def _failed(self) -> None:
+        """The counter failed: the request goes through. Said once (with the error) until
+        the counter works again, not once per request of an outage."""
+        if not self._failing:
+            self._failing = True
+            logger.warning("the rate-limit counter failed; request let through", exc_info=True)
+
+    def _recovered(self) -> None:
+        self._failing = False
+        logger.warning("the rate-limit counter works again; requests are counted")
 
     async def _pending(
         self, scope: Scope, receive: Receive, send: Send, policy: str, key: str
@@ -201,11 +216,11 @@ class RateLimitMiddleware:
                     try:
                         pending.decision = await self.counter.hit(key)
                     except Exception:
-                        logger.warning(
-                            "the rate-limit counter failed; request let through", exc_info=True
-                        )
+                        self._failed()
                         await send(message)
                         return
+                if self._failing:
+                    self._recovered()
                 allowed, remaining, reset_s = pending.decision
                 headers = self._fields(policy, remaining, reset_s)
                 if not allowed:  # whatever the app answered, the answer is a refusal

@@ -406,6 +406,36 @@ async def test_a_request_the_app_answered_without_counting_is_counted_by_the_lay
     assert (store.calls, len(refused)) == (0, 1)
 
 
+class FlakyCounter:
+    """A counter whose store is away while ``away`` is set."""
+
+    limit, window_s = 10, 60
+
+    def __init__(self) -> None:
+        self.away = True
+
+    async def hit(self, key: str) -> tuple[bool, int, int]:
+        if self.away:
+            raise ConnectionError("the counter's store is unreachable")
+        return True, 9, 60
+
+
+async def test_an_outage_of_the_counter_is_logged_once_and_its_end_once() -> None:
+    counter = FlakyCounter()
+    with logged("taskwire.ratelimit") as logs:
+        async with client(tiny_app(counter, Endpoint())) as c:
+            assert [(await c.get("/tasks")).status_code for _ in range(3)] == [200] * 3
+            counter.away = False
+            assert [(await c.get("/tasks")).status_code for _ in range(2)] == [200] * 2
+            counter.away = True
+            assert (await c.get("/tasks")).status_code == 200
+    assert logs.messages == [
+        "the rate-limit counter failed; request let through",
+        "the rate-limit counter works again; requests are counted",
+        "the rate-limit counter failed; request let through",
+    ]
+
+
 async def test_when_the_counter_fails_after_the_app_answered_the_answer_goes_out() -> None:
     async def invalid(scope: Scope, receive: Receive, send: Send) -> None:
         await PlainTextResponse("invalid", status_code=400)(scope, receive, send)
